@@ -1,0 +1,197 @@
+"""DCGAN generator and discriminator (Flax Linen, NHWC).
+
+The architecture is data: a frozen :class:`DCGANConfig` that a checkpoint stores
+as a plain dict, so a saved prior can be rebuilt without any other argument.
+
+Presets:
+  * ``MNIST28``  28x28x1, latent 100, six layers in each of G and D (paper 3.2).
+  * ``CELEBA64`` 64x64x3, latent 100, the DCGAN of Radford et al. (2016):
+    G projects z to 4x4x1024 then four 5x5 stride-2 transposed convolutions
+    (512, 256, 128, 3); D mirrors it with 5x5 stride-2 convolutions
+    (64, 128, 256, 512) and one logit.
+  * ``TINY``     8x8x1, latent 8, for tests only.
+
+Latents are uniform in ``[-1, 1]`` (:func:`sample_latents`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from blindinv_jax.models.layers import PhaseConvTranspose
+
+Stage = Tuple[int, int, int]  # (features, kernel, stride)
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig:
+  """Architecture of a DCGAN prior.
+
+  Attributes:
+    name: preset name, stored in checkpoints.
+    image_shape: (H, W, C) of the generated images.
+    latent_dim: dimension of z.
+    g_base: (h, w, features) of the tensor the first Dense layer projects z to.
+    g_stages: generator layers after the projection, each (features, kernel,
+      stride); stride 2 is a transposed convolution that doubles H and W. The
+      last stage outputs the image (``tanh``, no BatchNorm).
+    d_stages: discriminator convolutions, each (features, kernel, stride); the
+      first has no BatchNorm, as in DCGAN.
+    d_dense: hidden Dense widths before the final logit.
+    bn_momentum: BatchNorm running-average momentum.
+    leak: LeakyReLU slope in D.
+  """
+  name: str
+  image_shape: Tuple[int, int, int]
+  latent_dim: int
+  g_base: Tuple[int, int, int]
+  g_stages: Tuple[Stage, ...]
+  d_stages: Tuple[Stage, ...]
+  d_dense: Tuple[int, ...] = ()
+  bn_momentum: float = 0.9
+  leak: float = 0.2
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: dict) -> "DCGANConfig":
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - fields
+    if unknown:
+      raise ValueError(f"Unknown DCGANConfig fields {sorted(unknown)}; the "
+                       "checkpoint was written by a newer blindinv-jax.")
+    def tup(v):
+      return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+    return cls(**{k: tup(v) for k, v in d.items()})
+
+  def __post_init__(self):
+    h, w, _ = self.g_base
+    for _, _, s in self.g_stages:
+      h, w = h * s, w * s
+    if (h, w) != tuple(self.image_shape[:2]):
+      raise ValueError(f"{self.name}: g_base {self.g_base} and strides of "
+                       f"g_stages give {h}x{w}, not {self.image_shape[:2]}.")
+    if self.g_stages[-1][0] != self.image_shape[2]:
+      raise ValueError(f"{self.name}: the last generator stage must output "
+                       f"{self.image_shape[2]} channels.")
+
+
+MNIST28 = DCGANConfig(
+    name="mnist28",
+    image_shape=(28, 28, 1),
+    latent_dim=100,
+    g_base=(7, 7, 128),
+    g_stages=((64, 4, 2), (32, 3, 1), (32, 4, 2), (16, 3, 1), (1, 3, 1)),
+    d_stages=((32, 4, 2), (64, 4, 2), (128, 3, 1), (128, 3, 2)),
+    d_dense=(128,),
+)
+
+CELEBA64 = DCGANConfig(
+    name="celeba64",
+    image_shape=(64, 64, 3),
+    latent_dim=100,
+    g_base=(4, 4, 1024),
+    g_stages=((512, 5, 2), (256, 5, 2), (128, 5, 2), (3, 5, 2)),
+    d_stages=((64, 5, 2), (128, 5, 2), (256, 5, 2), (512, 5, 2)),
+    d_dense=(),
+)
+
+TINY = DCGANConfig(
+    name="tiny",
+    image_shape=(8, 8, 1),
+    latent_dim=8,
+    g_base=(2, 2, 16),
+    g_stages=((8, 4, 2), (1, 4, 2)),
+    d_stages=((8, 4, 2), (16, 4, 2)),
+    d_dense=(16,),
+)
+
+PRESETS = {c.name: c for c in (MNIST28, CELEBA64, TINY)}
+
+
+def get_preset(name: str) -> DCGANConfig:
+  try:
+    return PRESETS[name.lower()]
+  except KeyError:
+    raise ValueError(f"Unknown model preset {name!r}; choose one of "
+                     f"{sorted(PRESETS)}.") from None
+
+
+class Generator(nn.Module):
+  """z: [B, latent_dim] -> images [B, H, W, C] in [-1, 1].
+
+  ``conv_transpose`` picks how the stride-2 layers are computed, with the same
+  parameters and output: ``"phase"`` (:class:`PhaseConvTranspose`, fast
+  weight gradients on CPU) or ``"lax"`` (``nn.ConvTranspose``).
+  """
+  config: DCGANConfig
+  conv_transpose: str = "phase"
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    norm = lambda i: nn.BatchNorm(use_running_average=not train,
+                                  momentum=cfg.bn_momentum, name=f"bn{i}")
+    up = {"phase": PhaseConvTranspose,
+          "lax": partial(nn.ConvTranspose, padding="SAME")}[self.conv_transpose]
+    h, w, f = cfg.g_base
+    x = nn.Dense(features=h * w * f, use_bias=False, name="dense")(z)
+    x = nn.relu(norm(0)(x.reshape(z.shape[0], h, w, f)))
+    for i, (feat, k, s) in enumerate(cfg.g_stages, start=1):
+      last = i == len(cfg.g_stages)
+      if s == 1:
+        x = nn.Conv(features=feat, kernel_size=(k, k), padding="SAME",
+                    use_bias=last, name=f"conv{i}")(x)
+      else:
+        x = up(features=feat, kernel_size=(k, k), strides=(s, s),
+               use_bias=last, name=f"conv{i}")(x)
+      x = jnp.tanh(x) if last else nn.relu(norm(i)(x))
+    return x
+
+
+class Discriminator(nn.Module):
+  """x: [B, H, W, C] in [-1, 1] -> logits [B] (real > 0)."""
+  config: DCGANConfig
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    for i, (feat, k, s) in enumerate(cfg.d_stages):
+      x = nn.Conv(features=feat, kernel_size=(k, k), strides=(s, s),
+                  padding="SAME", use_bias=i == 0)(x)
+      if i > 0:
+        x = nn.BatchNorm(use_running_average=not train,
+                         momentum=cfg.bn_momentum)(x)
+      x = nn.leaky_relu(x, cfg.leak)
+    x = x.reshape(x.shape[0], -1)
+    for feat in cfg.d_dense:
+      x = nn.leaky_relu(nn.Dense(features=feat)(x), cfg.leak)
+    return nn.Dense(features=1)(x)[:, 0]
+
+
+def sample_latents(key: jax.Array, shape: Sequence[int] | int,
+                   latent_dim: int) -> jax.Array:
+  """Latents uniform in [-1, 1]: [*shape, latent_dim]."""
+  shape = (shape,) if isinstance(shape, int) else tuple(shape)
+  return jax.random.uniform(key, (*shape, latent_dim), minval=-1.0, maxval=1.0)
+
+
+def init_variables(config: DCGANConfig, key: jax.Array) -> Tuple[Any, Any]:
+  """Initial (generator, discriminator) variables of a preset."""
+  kg, kd = jax.random.split(key)
+  z = jnp.zeros((1, config.latent_dim), jnp.float32)
+  x = jnp.zeros((1, *config.image_shape), jnp.float32)
+  return (Generator(config).init(kg, z, train=False),
+          Discriminator(config).init(kd, x, train=False))
+
+
+def count_params(variables: Any) -> int:
+  """Number of trainable parameters in a variables dict."""
+  params = variables["params"] if "params" in variables else variables
+  return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))
