@@ -44,8 +44,7 @@ def _train_prior(args):
                                  ("data_dir", args.data_dir),
                                  ("limit", args.limit)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
-  command = "blindinv " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-  prior.train_prior(cfg, args.workdir, command=command)
+  prior.train_prior(cfg, args.workdir, command=args.command_line)
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
 
 
@@ -85,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
   args = build_parser().parse_args(argv)
+  args.command_line = "blindinv " + " ".join(shlex.quote(a) for a in argv)
   try:
     args.func(args)
   except (ValueError, FileNotFoundError, ImportError) as e:

@@ -1,0 +1,17 @@
+"""Shared fixtures: a TINY prior trained for a few steps, once per session."""
+import pytest
+
+from blindinv_jax import prior as prior_lib
+
+
+TINY_TRAIN = prior_lib.TrainConfig(
+    model="tiny", data="mnist5k", batch_size=16, steps=6, sample_every=3,
+    checkpoint_every=3, snapshot_every=3, log_every=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+  """(workdir, GANPrior) of a 6-step TINY run on mnist5k resized to 8x8."""
+  workdir = tmp_path_factory.mktemp("tiny_run")
+  prior = prior_lib.train_prior(TINY_TRAIN, workdir, progress=False)
+  return workdir, prior
