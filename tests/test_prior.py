@@ -166,3 +166,16 @@ def test_shipped_mnist_prior():
   assert "blindinv train-prior" in prior.meta["command"]
   x = prior.generate(prior.sample_latents(jax.random.key(0), 4))
   assert x.shape == (4, 28, 28, 1) and bool(jnp.isfinite(x).all())
+
+
+def test_project_does_not_retrace_when_only_data_changes(tiny_run):
+  _, prior = tiny_run
+  x = jnp.asarray(data.load_images("mnist5k", "test", limit=8, image_size=8))
+  prior_lib.project(prior, x[:4], steps=20)
+  sizes = [f._cache_size() for f in (prior_lib._project_init,
+                                     prior_lib._project_chunk,
+                                     prior_lib._project_best)]
+  prior_lib.project(prior, x[4:], steps=20, key=jax.random.key(9))
+  assert sizes == [f._cache_size() for f in (prior_lib._project_init,
+                                             prior_lib._project_chunk,
+                                             prior_lib._project_best)]
