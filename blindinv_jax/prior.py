@@ -169,16 +169,20 @@ def _l1(prior, z, x):
 def _project_steps(prior, x, z, opt, lr, steps: int, use_loop: bool):
   """``steps`` Adam+clip steps on z [R, N, latent] towards x [N, H, W, C].
 
-  Each image's loss depends only on its own latent, so one gradient of the
-  summed loss is the vmapped per-image gradient (and Adam is elementwise).
+  Written for one image and one restart (``step_one``), then vmapped over
+  images and restarts.
   """
   tx = optax.adam(lr)
-  grad = jax.grad(lambda z: jnp.sum(_l1(prior, z, x[None])))
+
+  def step_one(z, opt, target):                   # z [latent], target [H,W,C]
+    g = jax.grad(lambda z: _l1(prior, z, target))(z)
+    upd, opt = tx.update(g, opt, z)
+    return jnp.clip(optax.apply_updates(z, upd), -1.0, 1.0), opt
+
+  step = jax.vmap(jax.vmap(step_one), in_axes=(0, 0, None))
 
   def body(_, carry):
-    z, opt = carry
-    upd, opt = tx.update(grad(z), opt, z)
-    return jnp.clip(optax.apply_updates(z, upd), -1.0, 1.0), opt
+    return step(*carry, x)
 
   if use_loop:
     return jax.lax.fori_loop(0, steps, body, (z, opt))
@@ -196,7 +200,7 @@ _project_chunk = jax.jit(partial(_project_steps, use_loop=False),
 @partial(jax.jit, static_argnames=("restarts",))
 def _project_init(prior, x, key, lr, restarts: int):
   z = prior.sample_latents(key, (restarts, x.shape[0]))
-  return z, optax.adam(lr).init(z)
+  return z, jax.vmap(jax.vmap(optax.adam(lr).init))(z)
 
 
 @jax.jit

@@ -133,9 +133,10 @@ def test_project_vmap_equals_loop_and_lowerings_agree(tiny_run):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   # Each image is solved independently of the others in the batch.
   z0 = prior.sample_latents(jax.random.key(1), (1, 4))
-  single = prior_lib._project_chunk(prior, x[2:3], z0[:, 2:3],
-                                    prior_lib.optax.adam(1e-2).init(
-                                        z0[:, 2:3]), 1e-2, steps=12)[0]
+  _, opt0 = prior_lib._project_init(prior, x[2:3], jax.random.key(1), 1e-2,
+                                    restarts=1)
+  single = prior_lib._project_chunk(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
+                                    steps=12)[0]
   np.testing.assert_allclose(single[0, 0], batch[1][2], rtol=1e-4, atol=1e-5)
 
 
