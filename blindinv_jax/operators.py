@@ -1,0 +1,97 @@
+"""Forward models used to simulate observations (and by known-F baselines).
+
+All are pure functions on NHWC arrays:
+
+* images ``[N, H, W, C]``; sources ``[N, S, H, W, C]``;
+* an observation is ``[N, H, W, C_obs]``; for a mixture of grayscale sources
+  ``C_obs`` is the number of mixtures.
+
+Filters are applied as cross-correlations (what convolution layers compute),
+per channel, with zero padding and "same" output size; for an even kernel size
+the extra row/column of padding goes after (``lax``'s ``"SAME"`` convention).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SOBEL = np.array([[1.0, 0.0, -1.0],
+                  [2.0, 0.0, -2.0],
+                  [1.0, 0.0, -1.0]], np.float32)
+
+
+def gaussian_kernel(size: int, sigma: float) -> jax.Array:
+  """A normalised 2-D Gaussian ``[size, size]`` centred at ``(size-1)/2``."""
+  if not isinstance(size, (int, np.integer)) or size < 1:
+    raise ValueError(f"gaussian_kernel: size must be a positive int, got "
+                     f"{size!r}.")
+  if not sigma > 0:
+    raise ValueError(f"gaussian_kernel: sigma must be positive, got {sigma!r}.")
+  r = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2.0
+  g = jnp.exp(-0.5 * (r / sigma) ** 2)
+  k = jnp.outer(g, g)
+  return k / jnp.sum(k)
+
+
+def blur(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Filters every channel of x ``[N, H, W, C]`` with kernel ``[kh, kw]``."""
+  x = jnp.asarray(x)
+  kernel = jnp.asarray(kernel, x.dtype)
+  if x.ndim != 4:
+    raise ValueError(f"expected images [N, H, W, C], got shape {x.shape}.")
+  if kernel.ndim != 2:
+    raise ValueError(f"expected a 2-D kernel [kh, kw], got shape "
+                     f"{kernel.shape}.")
+  c = x.shape[-1]
+  rhs = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))   # [kh, kw, 1, C]
+  return jax.lax.conv_general_dilated(
+      x, rhs, window_strides=(1, 1), padding="SAME",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
+
+
+def edges(x: jax.Array, kernel=SOBEL) -> jax.Array:
+  """The edge map of x ``[N, H, W, C]``: :func:`blur` with an edge kernel."""
+  return blur(x, kernel)
+
+
+def random_mixing(key: jax.Array, num_sources: int,
+                  num_mixtures: int) -> jax.Array:
+  """Mixing weights ``M [S, K]`` drawn from N(-0.5, 0.5) (paper 3.2)."""
+  for name, v in (("num_sources", num_sources), ("num_mixtures", num_mixtures)):
+    if not isinstance(v, (int, np.integer)) or v < 1:
+      raise ValueError(f"random_mixing: {name} must be a positive int, got "
+                       f"{v!r}.")
+  return -0.5 + 0.5 * jax.random.normal(key, (num_sources, num_mixtures))
+
+
+def mix(sources: jax.Array, mixing: jax.Array) -> jax.Array:
+  """``|M^T X|`` per pixel: sources ``[N, S, H, W, C]``, M ``[S, K]``.
+
+  Returns ``[N, H, W, K*C]`` with channel ``k*C + c`` the k-th mixture of
+  channel c (for grayscale sources: channel k is mixture k).
+  """
+  sources = jnp.asarray(sources)
+  mixing = jnp.asarray(mixing, sources.dtype)
+  if sources.ndim != 5:
+    raise ValueError(f"expected sources [N, S, H, W, C], got shape "
+                     f"{sources.shape}.")
+  if mixing.ndim != 2 or mixing.shape[0] != sources.shape[1]:
+    raise ValueError(f"mixing must be [S={sources.shape[1]}, K], got shape "
+                     f"{mixing.shape}.")
+  y = jnp.abs(jnp.einsum("nshwc,sk->nhwkc", sources, mixing))
+  n, h, w, k, c = y.shape
+  return y.reshape(n, h, w, k * c)
+
+
+def adjoint(linear_op: Callable[[jax.Array], jax.Array],
+            x_like: jax.Array) -> Callable[[jax.Array], jax.Array]:
+  """The adjoint of a linear operator (e.g. ``partial(blur, kernel=k)``).
+
+  ``x_like`` gives the input shape and dtype. Used by adjointness tests and
+  by gradient-based baselines that need ``A^T``.
+  """
+  transpose = jax.linear_transpose(linear_op, x_like)
+  return lambda y: transpose(y)[0]

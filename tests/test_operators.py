@@ -1,0 +1,80 @@
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from blindinv_jax import operators as ops
+
+
+@pytest.mark.parametrize("size,sigma", [(9, 2.0), (20, 5.0), (1, 1.0)])
+def test_gaussian_kernel(size, sigma):
+  k = np.asarray(ops.gaussian_kernel(size, sigma))
+  assert k.shape == (size, size)
+  np.testing.assert_allclose(k.sum(), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(k, k.T, atol=1e-8)
+  np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-8)   # centred
+  assert k.argmax() == (size // 2) * size + size // 2 or size % 2 == 0
+
+
+def test_blur_impulse_response_is_the_kernel():
+  x = jnp.zeros((1, 9, 9, 2)).at[0, 4, 4, :].set(1.0)
+  k = jax.random.normal(jax.random.key(0), (3, 3))
+  y = ops.blur(x, k)
+  assert y.shape == x.shape
+  # Cross-correlation: the response to a delta is the flipped kernel.
+  np.testing.assert_allclose(y[0, 3:6, 3:6, 0], k[::-1, ::-1], atol=1e-6)
+  np.testing.assert_allclose(y[..., 0], y[..., 1])
+
+
+def test_blur_preserves_constants_in_the_interior_and_edges_kill_them():
+  x = jnp.full((2, 16, 16, 1), 0.3)
+  y = ops.blur(x, ops.gaussian_kernel(5, 1.0))
+  np.testing.assert_allclose(y[:, 4:-4, 4:-4], 0.3, rtol=1e-5)
+  e = ops.edges(x)
+  np.testing.assert_allclose(e[:, 1:-1, 1:-1], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", [
+    partial(ops.blur, kernel=ops.gaussian_kernel(9, 2.0)),
+    partial(ops.blur, kernel=ops.gaussian_kernel(20, 5.0)),
+    ops.edges])
+def test_linear_operators_pass_the_dot_product_test(op):
+  kx, ky = jax.random.split(jax.random.key(1))
+  x = jax.random.normal(kx, (2, 12, 10, 3))
+  y = jax.random.normal(ky, (2, 12, 10, 3))
+  adj = ops.adjoint(op, x)
+  lhs = jnp.vdot(op(x), y)
+  rhs = jnp.vdot(x, adj(y))
+  np.testing.assert_allclose(lhs, rhs, rtol=1e-4)
+  np.testing.assert_allclose(op(2.0 * x + y), 2.0 * op(x) + op(y),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_random_mixing_statistics_and_mix():
+  m = ops.random_mixing(jax.random.key(0), 300, 400)
+  assert m.shape == (300, 400)
+  assert abs(float(m.mean()) + 0.5) < 0.01 and abs(float(m.std()) - 0.5) < 0.01
+  src = jax.random.uniform(jax.random.key(1), (2, 3, 4, 5, 1), minval=-1)
+  mm = ops.random_mixing(jax.random.key(2), 3, 4)
+  y = ops.mix(src, mm)
+  assert y.shape == (2, 4, 5, 4)
+  expect = np.abs(np.einsum("nshw,sk->nhwk", np.asarray(src[..., 0]),
+                            np.asarray(mm)))
+  np.testing.assert_allclose(y, expect, rtol=1e-5, atol=1e-6)
+  rgb = ops.mix(jnp.ones((1, 3, 2, 2, 3)), mm)
+  assert rgb.shape == (1, 2, 2, 12)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: ops.blur(jnp.zeros((4, 4, 1)), jnp.ones((3, 3))), "N, H, W, C"),
+    (lambda: ops.blur(jnp.zeros((1, 4, 4, 1)), jnp.ones(3)), "2-D kernel"),
+    (lambda: ops.mix(jnp.zeros((1, 3, 4, 4, 1)), jnp.ones((2, 1))), "S=3"),
+    (lambda: ops.gaussian_kernel(0, 1.0), "size"),
+    (lambda: ops.gaussian_kernel(3, 0.0), "sigma"),
+    (lambda: ops.random_mixing(jax.random.key(0), 0, 1), "num_sources"),
+])
+def test_operator_errors(call, match):
+  with pytest.raises(ValueError, match=match):
+    call()
