@@ -1,0 +1,76 @@
+"""Shallow surrogates F_hat of the unknown forward process (paper 3.1, 3.2).
+
+Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
+``[B, H, W, C_obs]``.
+
+* :class:`LinearConvSurrogate`: conv 5x5 to 16 filters, then conv 5x5 to
+  ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
+* :class:`MixingSurrogate`: per-pixel Dense 16, ReLU, Dense ``C_obs``
+  (paper 3.2: non-linear mixtures).
+
+:func:`effective_kernel` composes the two convolutions of the linear
+surrogate into the single ``(2k-1) x (2k-1)`` kernel they apply, so a user can
+read the estimated blur or edge filter.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class LinearConvSurrogate(nn.Module):
+  """Two linear convolutions: ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  out_channels: int
+  features: int = 16
+  kernel_size: int = 5
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = (self.kernel_size, self.kernel_size)
+    x = nn.Conv(features=self.features, kernel_size=k, padding="SAME",
+                use_bias=self.use_bias, name="conv1")(x)
+    return nn.Conv(features=self.out_channels, kernel_size=k, padding="SAME",
+                   use_bias=self.use_bias, name="conv2")(x)
+
+
+class MixingSurrogate(nn.Module):
+  """Per-pixel MLP: ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  out_channels: int
+  features: int = 16
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = nn.relu(nn.Dense(features=self.features, name="dense1")(x))
+    return nn.Dense(features=self.out_channels, name="dense2")(x)
+
+
+def effective_kernel(params) -> jax.Array:
+  """The kernel ``[2k-1, 2k-1, C_in, C_out]`` of a LinearConvSurrogate.
+
+  Both layers are cross-correlations, so their composition is the
+  cross-correlation with the full 2-D convolution of the two kernels, summed
+  over the hidden filters. Away from the image border (where the hidden
+  layer's zero padding matters) the surrogate without its biases equals a
+  "same" cross-correlation with this kernel.
+  """
+  params = params.get("params", params)
+  w1 = params["conv1"]["kernel"]                  # [k, k, Cin, F]
+  w2 = params["conv2"]["kernel"]                  # [k, k, F, Cout]
+  k = w1.shape[0]
+  lhs = jnp.transpose(w1, (2, 0, 1, 3))           # [Cin, k, k, F] as images
+  out = jax.lax.conv_general_dilated(
+      lhs, w2[::-1, ::-1], window_strides=(1, 1),
+      padding=((k - 1, k - 1), (k - 1, k - 1)),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))  # [Cin, 2k-1, 2k-1, Cout]
+  return jnp.transpose(out, (1, 2, 0, 3))
+
+
+def effective_bias(params) -> jax.Array:
+  """The constant ``[C_out]`` the linear surrogate adds (interior pixels)."""
+  params = params.get("params", params)
+  w2 = params["conv2"]["kernel"]
+  b1 = params["conv1"].get("bias", jnp.zeros(w2.shape[2]))
+  b2 = params["conv2"].get("bias", jnp.zeros(w2.shape[3]))
+  return jnp.einsum("f,hwfo->o", b1, w2) + b2
