@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from blindinv_jax.models.layers import PhaseConvTranspose
+from blindinv_jax.models.layers import Conv, PhaseConvTranspose
 
 Stage = Tuple[int, int, int]  # (features, kernel, stride)
 
@@ -146,8 +146,8 @@ class Generator(nn.Module):
     for i, (feat, k, s) in enumerate(cfg.g_stages, start=1):
       last = i == len(cfg.g_stages)
       if s == 1:
-        x = nn.Conv(features=feat, kernel_size=(k, k), padding="SAME",
-                    use_bias=last, name=f"conv{i}")(x)
+        x = Conv(features=feat, kernel_size=(k, k), use_bias=last,
+                 name=f"conv{i}")(x)
       else:
         x = up(features=feat, kernel_size=(k, k), strides=(s, s),
                use_bias=last, name=f"conv{i}")(x)
@@ -163,8 +163,8 @@ class Discriminator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     cfg = self.config
     for i, (feat, k, s) in enumerate(cfg.d_stages):
-      x = nn.Conv(features=feat, kernel_size=(k, k), strides=(s, s),
-                  padding="SAME", use_bias=i == 0)(x)
+      x = Conv(features=feat, kernel_size=(k, k), strides=(s, s),
+               use_bias=i == 0, name=f"Conv_{i}")(x)
       if i > 0:
         x = nn.BatchNorm(use_running_average=not train,
                          momentum=cfg.bn_momentum)(x)

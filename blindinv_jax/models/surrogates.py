@@ -18,9 +18,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from blindinv_jax.models.layers import Conv
+
 
 class LinearConvSurrogate(nn.Module):
-  """Two linear convolutions: ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  """Two linear convolutions: ``[B, H, W, S*C] -> [B, H, W, out_channels]``.
+
+  "SAME" zero padding, cross-correlation (``nn.Conv`` semantics).
+  """
   out_channels: int
   features: int = 16
   kernel_size: int = 5
@@ -29,10 +34,10 @@ class LinearConvSurrogate(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = (self.kernel_size, self.kernel_size)
-    x = nn.Conv(features=self.features, kernel_size=k, padding="SAME",
-                use_bias=self.use_bias, name="conv1")(x)
-    return nn.Conv(features=self.out_channels, kernel_size=k, padding="SAME",
-                   use_bias=self.use_bias, name="conv2")(x)
+    x = Conv(features=self.features, kernel_size=k, use_bias=self.use_bias,
+             name="conv1")(x)
+    return Conv(features=self.out_channels, kernel_size=k,
+                use_bias=self.use_bias, name="conv2")(x)
 
 
 class MixingSurrogate(nn.Module):

@@ -1,0 +1,352 @@
+"""Algorithm 1 of the paper: blind recovery of sources and a surrogate of F.
+
+Given observations ``y [N, H, W, C_obs]`` and a GAN prior, alternate
+
+1. a surrogate phase: ``T1`` Adam steps on the surrogate parameters with the
+   sources fixed at ``G(z*)`` (computed once for the phase);
+2. a latent phase: ``T2`` Adam steps on the latents ``z [N, S, latent]`` with
+   the surrogate fixed, each followed by the projection (clip to ``[-1, 1]``),
+
+minimising ``L = sum_j |F_hat(G(z_j)) - y_j|_1 + alpha * L_per`` with
+``L_per = sum_j sum_i log(1 - D(G(z_ij)))`` (written ``-softplus(logit)``).
+
+:func:`outer_step` is one jitted function (both phases as ``lax.fori_loop``);
+:func:`solve` runs ``T`` outer steps for ``R`` restarts at once (``vmap``) and
+keeps, per observation set, the restart with the lowest final data loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, Callable, Optional, Union
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from blindinv_jax.models.surrogates import LinearConvSurrogate, MixingSurrogate
+from blindinv_jax.prior import GANPrior
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+  """Schedule and loss of Algorithm 1 (defaults: the paper's, section 3.1).
+
+  Attributes:
+    outer_steps: T, alternations of the two phases.
+    surrogate_steps: T1, Adam steps on the surrogate per outer step.
+    latent_steps: T2, Adam steps on the latents per outer step.
+    surrogate_lr: Adam learning rate of the surrogate (lambda_1).
+    latent_lr: Adam learning rate of the latents (lambda_2).
+    alpha: weight of the perceptual loss ``sum log(1 - D(G(z)))``.
+    loss: data loss, ``"l1"`` (the paper's) or ``"l2"`` (squared error).
+    clip: latents are projected to ``[-clip, clip]`` after every step.
+    restarts: R independent initialisations solved together.
+    unroll: how the inner loops are lowered: ``None`` picks the fastest
+      measured lowering for the backend (:func:`default_unroll`), ``"full"``
+      unrolls them completely (no loop left), an int ``k`` unrolls ``k``
+      steps per iteration of a ``fori_loop`` (1: a plain loop).
+  """
+  outer_steps: int = 100
+  surrogate_steps: int = 50
+  latent_steps: int = 50
+  surrogate_lr: float = 4e-3
+  latent_lr: float = 3e-4
+  alpha: float = 1e-4
+  loss: str = "l1"
+  clip: float = 1.0
+  restarts: int = 1
+  unroll: Union[None, int, str] = None
+
+  def replace(self, **kw) -> "SolverConfig":
+    return dataclasses.replace(self, **kw)
+
+  def validate(self) -> "SolverConfig":
+    for f in ("outer_steps", "surrogate_steps", "latent_steps", "restarts"):
+      v = getattr(self, f)
+      if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+        raise ValueError(f"SolverConfig.{f} must be a positive int, got {v!r}.")
+    for f in ("surrogate_lr", "latent_lr", "clip"):
+      v = getattr(self, f)
+      if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+        raise ValueError(f"SolverConfig.{f} must be a positive number, got "
+                         f"{v!r}.")
+    if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
+      raise ValueError(f"SolverConfig.alpha must be >= 0, got {self.alpha!r}.")
+    if not (self.unroll is None or self.unroll == "full" or (
+        isinstance(self.unroll, (int, np.integer)) and
+        not isinstance(self.unroll, bool) and self.unroll >= 1)):
+      raise ValueError(f"SolverConfig.unroll must be None, 'full' or a "
+                       f"positive int, got {self.unroll!r}.")
+    if self.loss not in ("l1", "l2"):
+      raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
+                       f"{self.loss!r}.")
+    return self
+
+
+def default_unroll() -> Union[int, str]:
+  """The inner-loop lowering for the default backend.
+
+  XLA:CPU runs the convolutions of a DCGAN gradient step several times slower
+  inside a while loop than outside one (see :func:`prior.default_lowering`),
+  so on CPU the inner loops are unrolled fully; elsewhere they stay loops.
+  """
+  return "full" if jax.default_backend() == "cpu" else 1
+
+
+class SolverState(flax.struct.PyTreeNode):
+  """Everything Algorithm 1 carries between outer steps.
+
+  z: latents ``[R, N, S, latent_dim]``; surrogate_params / surrogate_opt: one
+  surrogate per restart (leading axis R); latent_opt: Adam state of z; step:
+  outer steps done; key: the solve's PRNG key.
+  """
+  z: jax.Array
+  surrogate_params: Any
+  surrogate_opt: Any
+  latent_opt: Any
+  step: jax.Array
+  key: jax.Array
+
+
+class SolveResult(flax.struct.PyTreeNode):
+  """What :func:`solve` returns (the best restart).
+
+  sources: ``[N, S, H, W, C]``; latents: ``[N, S, latent_dim]``;
+  surrogate_params: the surrogate's variables; reconstruction:
+  ``F_hat(G(z*))`` ``[N, H, W, C_obs]``; history: per outer step (and
+  restart, ``[T, R]``) ``surrogate_loss`` and ``latent_loss`` (mean absolute
+  data error per observation pixel at the end of each phase) and
+  ``perceptual`` (mean ``log(1 - D(G(z)))`` per source); best_restart: index
+  of the kept restart; state: the final :class:`SolverState` (all restarts).
+  """
+  sources: jax.Array
+  latents: jax.Array
+  surrogate_params: Any
+  reconstruction: jax.Array
+  history: Any
+  best_restart: jax.Array
+  state: SolverState
+  surrogate: nn.Module = flax.struct.field(pytree_node=False)
+
+
+def make_surrogate(surrogate: Union[str, nn.Module],
+                   out_channels: int) -> nn.Module:
+  """``"conv"`` -> LinearConvSurrogate, ``"mixing"`` -> MixingSurrogate."""
+  if isinstance(surrogate, nn.Module):
+    return surrogate
+  if surrogate == "conv":
+    return LinearConvSurrogate(out_channels=out_channels)
+  if surrogate == "mixing":
+    return MixingSurrogate(out_channels=out_channels)
+  raise ValueError(f"Unknown surrogate {surrogate!r}; use 'conv', 'mixing' "
+                   "or a flax.linen Module mapping [B, H, W, S*C] to "
+                   "[B, H, W, C_obs].")
+
+
+# ------------------------------------------------------------------ pieces
+
+def stack_sources(x: jax.Array) -> jax.Array:
+  """Sources ``[..., S, H, W, C]`` -> surrogate input ``[..., H, W, S*C]``."""
+  x = jnp.moveaxis(x, -4, -2)                     # [..., H, W, S, C]
+  return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
+
+
+def data_loss(y_est: jax.Array, y: jax.Array, kind: str) -> jax.Array:
+  """Sum over observations of the L1 (or squared L2) error."""
+  d = y_est - y
+  return jnp.sum(jnp.abs(d)) if kind == "l1" else jnp.sum(d * d)
+
+
+def perceptual_loss(prior: GANPrior, x: jax.Array) -> jax.Array:
+  """``sum log(1 - D(x))`` over all sources, as ``-softplus(logit)``."""
+  return jnp.sum(-jax.nn.softplus(prior.discriminate(x)))
+
+
+def surrogate_phase(params, opt, x_stacked, y, surrogate: nn.Module,
+                    config: SolverConfig, unroll):
+  """T1 Adam steps on one surrogate; sources fixed (``x_stacked`` computed once).
+
+  x_stacked: ``[N, H, W, S*C]``; y: ``[N, H, W, C_obs]``.
+  Returns ``(params, opt, final data loss)``.
+  """
+  tx = optax.adam(config.surrogate_lr)
+  loss_fn = lambda p: data_loss(surrogate.apply(p, x_stacked), y, config.loss)
+
+  def body(_, carry):
+    params, opt = carry
+    grads = jax.grad(loss_fn)(params)
+    upd, opt = tx.update(grads, opt, params)
+    return optax.apply_updates(params, upd), opt
+
+  params, opt = jax.lax.fori_loop(0, config.surrogate_steps, body,
+                                  (params, opt), unroll=unroll)
+  return params, opt, loss_fn(params)
+
+
+def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
+                 config: SolverConfig, unroll):
+  """T2 projected Adam steps on the latents z ``[N, S, L]`` of one restart.
+
+  Returns ``(z, opt, (data loss, perceptual loss) at the final z)``.
+  """
+  tx = optax.adam(config.latent_lr)
+
+  def losses(z):
+    x = prior.generate(z)                                 # [N, S, H, W, C]
+    dl = data_loss(surrogate.apply(params, stack_sources(x)), y, config.loss)
+    per = perceptual_loss(prior, x) if config.alpha > 0 else jnp.zeros(())
+    return dl + config.alpha * per, (dl, per)
+
+  def body(_, carry):
+    z, opt = carry
+    grads = jax.grad(lambda z: losses(z)[0])(z)
+    upd, opt = tx.update(grads, opt, z)
+    z = jnp.clip(optax.apply_updates(z, upd), -config.clip, config.clip)
+    return z, opt
+
+  z, opt = jax.lax.fori_loop(0, config.latent_steps, body, (z, opt),
+                             unroll=unroll)
+  return z, opt, losses(z)[1]
+
+
+def _resolve_unroll(config: SolverConfig):
+  u = default_unroll() if config.unroll is None else config.unroll
+  return True if u == "full" else int(u)
+
+
+@partial(jax.jit, static_argnames=("surrogate", "config"),
+         donate_argnames=("state",))
+def outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
+               surrogate: nn.Module, config: SolverConfig):
+  """One outer step of Algorithm 1 for all restarts (one jitted program).
+
+  state: a :class:`SolverState`; y: ``[N, H, W, C_obs]``.
+  Returns ``(state, metrics)`` with metrics ``[R]`` per restart.
+  """
+  unroll = _resolve_unroll(config)
+  n_pix = y.size
+
+  def one_restart(z, params, s_opt, z_opt):
+    x_stacked = stack_sources(prior.generate(z))          # G(z*) once
+    params, s_opt, s_loss = surrogate_phase(params, s_opt, x_stacked, y,
+                                            surrogate, config, unroll)
+    z, z_opt, (dl, per) = latent_phase(z, z_opt, params, y, prior, surrogate,
+                                       config, unroll)
+    return z, params, s_opt, z_opt, (s_loss, dl, per)
+
+  z, params, s_opt, z_opt, (s_loss, dl, per) = jax.vmap(one_restart)(
+      state.z, state.surrogate_params, state.surrogate_opt, state.latent_opt)
+  metrics = {"surrogate_loss": s_loss / n_pix, "latent_loss": dl / n_pix,
+             "perceptual": per / (state.z.shape[1] * state.z.shape[2])}
+  return SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
+                     latent_opt=z_opt, step=state.step + 1,
+                     key=state.key), metrics
+
+
+@partial(jax.jit, static_argnames=("surrogate", "config", "num_sources"))
+def init_state(key: jax.Array, y: jax.Array, prior: GANPrior,
+               surrogate: nn.Module, config: SolverConfig,
+               num_sources: int) -> SolverState:
+  """Latents uniform in ``[-1, 1]`` and a fresh surrogate, per restart."""
+  r, n = config.restarts, y.shape[0]
+  kz, ks = jax.random.split(jax.random.fold_in(key, 0))
+  z = prior.sample_latents(kz, (r, n, num_sources))
+  h, w, c = prior.image_shape
+  x_like = jnp.zeros((1, h, w, num_sources * c), y.dtype)
+  params = jax.vmap(lambda k: surrogate.init(k, x_like))(
+      jax.random.split(ks, r))
+  s_opt = jax.vmap(optax.adam(config.surrogate_lr).init)(params)
+  z_opt = jax.vmap(optax.adam(config.latent_lr).init)(z)
+  return SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
+                     latent_opt=z_opt, step=jnp.zeros((), jnp.int32), key=key)
+
+
+@partial(jax.jit, static_argnames=("surrogate",))
+def finalize(state: SolverState, y: jax.Array, prior: GANPrior,
+             surrogate: nn.Module):
+  """Picks the restart with the lowest data loss: (sources, z, params, y_hat, r)."""
+  x = jax.vmap(prior.generate)(state.z)                 # [R, N, S, H, W, C]
+  y_hat = jax.vmap(lambda p, x: surrogate.apply(p, stack_sources(x)))(
+      state.surrogate_params, x)
+  err = jnp.sum(jnp.abs(y_hat - y[None]), axis=tuple(range(1, y.ndim + 1)))
+  best = jnp.argmin(err)
+  pick = lambda a: a[best]
+  return (x[best], state.z[best],
+          jax.tree_util.tree_map(pick, state.surrogate_params), y_hat[best],
+          best)
+
+
+def validate_observations(y, prior: GANPrior, num_sources) -> np.ndarray:
+  """Checks y before any tracing; returns it as float32 ``[N, H, W, C_obs]``."""
+  y = np.asarray(y)
+  if y.ndim == 3:
+    raise ValueError(f"observations must be [N, H, W, C_obs]; got shape "
+                     f"{y.shape}: add a channel axis (y[..., None]) for "
+                     "single-channel images.")
+  if y.ndim != 4:
+    raise ValueError(f"observations must be [N, H, W, C_obs], got shape "
+                     f"{y.shape}.")
+  if not np.issubdtype(y.dtype, np.number):
+    raise ValueError(f"observations must be numeric, got dtype {y.dtype}.")
+  y = y.astype(np.float32)
+  if y.shape[0] < 1:
+    raise ValueError("observations: need at least one observation (N >= 1).")
+  if tuple(y.shape[1:3]) != tuple(prior.image_shape[:2]):
+    raise ValueError(
+        f"observations are {y.shape[1]}x{y.shape[2]} but the prior generates "
+        f"{prior.image_shape[0]}x{prior.image_shape[1]} images; resize them or "
+        "use a prior trained at that size.")
+  if not np.all(np.isfinite(y)):
+    bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+    raise ValueError(f"observations contain {bad} NaN or Inf values; remove "
+                     "or repair them before solving.")
+  if (not isinstance(num_sources, (int, np.integer)) or
+      isinstance(num_sources, bool) or num_sources < 1):
+    raise ValueError(f"num_sources must be a positive int, got "
+                     f"{num_sources!r}.")
+  return y
+
+
+def solve(y, prior: GANPrior, *, num_sources: int = 1,
+          surrogate: Union[str, nn.Module] = "conv",
+          config: SolverConfig = SolverConfig(),
+          key: Optional[jax.Array] = None,
+          callback: Optional[Callable[[int, dict], None]] = None
+          ) -> SolveResult:
+  """Blindly recovers sources and a surrogate of F from observations.
+
+  Args:
+    y: observations ``[N, H, W, C_obs]`` in the range of ``F(sources)``.
+    prior: a :class:`GANPrior` of the sources.
+    num_sources: S, sources per observation.
+    surrogate: ``"conv"`` (linear 2-layer conv), ``"mixing"`` (per-pixel MLP)
+      or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W, C_obs]``.
+    config: :class:`SolverConfig`.
+    key: PRNG key (default ``key(0)``). Same key, same result.
+    callback: called as ``callback(step, metrics)`` after every outer step
+      with host numpy metrics ``[R]`` (this syncs once per outer step).
+
+  Returns:
+    A :class:`SolveResult`.
+  """
+  config = config.validate()
+  y = validate_observations(y, prior, num_sources)
+  module = make_surrogate(surrogate, y.shape[-1])
+  key = jax.random.key(0) if key is None else key
+  y = jnp.asarray(y)
+  state = init_state(key, y, prior, module, config, num_sources)
+  history = []
+  for t in range(config.outer_steps):
+    state, metrics = outer_step(state, y, prior, module, config)
+    history.append(metrics)
+    if callback is not None:
+      callback(t + 1, jax.device_get(metrics))
+  history = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *history)
+  x, z, params, y_hat, best = finalize(state, y, prior, module)
+  return SolveResult(sources=x, latents=z, surrogate_params=params,
+                     reconstruction=y_hat, history=history, best_restart=best,
+                     state=state, surrogate=module)
