@@ -30,6 +30,9 @@ def main(argv=None):
   ap.add_argument("--workdir", help="train-prior workdir (curve over snapshots)")
   ap.add_argument("--prior", default="mnist", help="prior name or path")
   ap.add_argument("--n", type=int, default=200, help="held-out test digits")
+  ap.add_argument("--offset", type=int, default=0,
+                  help="first test digit used (e.g. --offset 400 --n 100 for "
+                  "a validation subset disjoint from the first 200)")
   ap.add_argument("--steps", type=int, default=1000)
   ap.add_argument("--lr", type=float, default=1e-2)
   ap.add_argument("--restarts", type=int, default=1)
@@ -41,12 +44,13 @@ def main(argv=None):
   out.mkdir(parents=True, exist_ok=True)
   res_path = out / "prior_quality.json"
   results = json.loads(res_path.read_text()) if res_path.exists() else {}
-  setting = {"n": args.n, "steps": args.steps, "lr": args.lr,
-             "restarts": args.restarts}
+  setting = {"n": args.n, "offset": args.offset, "steps": args.steps,
+             "lr": args.lr, "restarts": args.restarts}
   if results.get("setting") != setting:
     results = {"setting": setting, "curve": {}}
 
-  x = data.load_images("mnist5k", "test", limit=args.n)
+  x = data.load_images("mnist5k", "test", limit=args.offset + args.n)
+  x = x[args.offset:]
   if args.workdir:
     snaps = sorted(pathlib.Path(args.workdir, "snapshots").glob("prior_*.ckpt"))
     targets = [(int(p.stem.split("_")[1]), p) for p in snaps]
@@ -83,7 +87,7 @@ def main(argv=None):
     ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label="± std")
     ax.set_xlabel("GAN training steps")
     ax.set_ylabel("projection PSNR (dB)")
-    ax.set_title(f"Representation error, {args.n} held-out digits")
+    ax.set_title(f"Representation error, {len(x)} held-out digits")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
