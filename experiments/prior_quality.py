@@ -46,7 +46,7 @@ def main(argv=None):
   results = json.loads(res_path.read_text()) if res_path.exists() else {}
   setting = {"n": args.n, "offset": args.offset, "steps": args.steps,
              "lr": args.lr, "restarts": args.restarts}
-  if results.get("setting") != setting:
+  if {"offset": 0, **results.get("setting", {})} != setting:
     results = {"setting": setting, "curve": {}}
 
   x = data.load_images("mnist5k", "test", limit=args.offset + args.n)
