@@ -1,6 +1,7 @@
 """The ``blindinv`` command line.
 
   blindinv train-prior --config CONFIG --workdir DIR [--steps N] [--seed S]
+  blindinv solve --observations FILE --prior mnist|PATH --sources S --out DIR
   blindinv demo [--out DIR]
 
 Errors a user can act on are printed as one message, without a traceback,
@@ -13,6 +14,8 @@ import importlib.util
 import pathlib
 import shlex
 import sys
+
+from blindinv_jax.utils import prepare_out
 
 
 def load_train_config(spec: str):
@@ -48,6 +51,88 @@ def _train_prior(args):
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
 
 
+def load_observations(path) -> "np.ndarray":
+  """Observations from a .npy file or a .npz file (key 'y', 'observations'
+  or its only array)."""
+  import numpy as np
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"--observations: no file at {str(path)!r}.")
+  try:
+    data = np.load(path, allow_pickle=False)
+  except Exception as e:
+    raise ValueError(f"--observations: cannot read {path} as .npy/.npz: {e}"
+                     ) from e
+  if isinstance(data, np.ndarray):
+    return data
+  keys = list(data.keys())
+  for k in ("y", "observations"):
+    if k in keys:
+      return data[k]
+  if len(keys) == 1:
+    return data[keys[0]]
+  raise ValueError(f"--observations: {path} holds arrays {keys}; name the "
+                   "observations 'y' or 'observations'.")
+
+
+def _solve(args):
+  import json
+
+  import jax
+  import numpy as np
+  from flax import serialization
+
+  from blindinv_jax import solver, viz
+  from blindinv_jax.models.surrogates import LinearConvSurrogate, effective_kernel
+  from blindinv_jax.prior import load_prior
+  y = load_observations(args.observations)
+  prior = load_prior(args.prior)
+  cfg = solver.SolverConfig()
+  overrides = {k: v for k, v in (
+      ("outer_steps", args.outer_steps), ("surrogate_steps",
+                                          args.surrogate_steps),
+      ("latent_steps", args.latent_steps), ("surrogate_lr", args.surrogate_lr),
+      ("latent_lr", args.latent_lr), ("alpha", args.alpha),
+      ("restarts", args.restarts)) if v is not None}
+  cfg = cfg.replace(**overrides).validate()
+  y = solver.validate_observations(y, prior, args.sources)
+  out = prepare_out(args.out, args.overwrite)
+  from tqdm.auto import tqdm
+  bar = tqdm(total=cfg.outer_steps, desc="solve", dynamic_ncols=True)
+
+  def callback(step, m):
+    bar.update(1)
+    bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
+                    latent=f"{float(np.min(m['latent_loss'])):.4f}")
+  res = solver.solve(y, prior, num_sources=args.sources,
+                     surrogate=args.surrogate, config=cfg,
+                     key=jax.random.key(args.seed), callback=callback)
+  bar.close()
+  np.save(out / "sources.npy", np.asarray(res.sources))
+  np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
+  (out / "surrogate_params.msgpack").write_bytes(
+      serialization.msgpack_serialize(serialization.to_state_dict(
+          jax.device_get(res.surrogate_params))))
+  if isinstance(res.surrogate, LinearConvSurrogate):
+    np.save(out / "effective_kernel.npy",
+            np.asarray(effective_kernel(res.surrogate_params)))
+  hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
+  (out / "history.json").write_text(json.dumps({
+      "config": cfg.__dict__, "surrogate": args.surrogate,
+      "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
+      "best_restart": int(res.best_restart), "history": hist}, indent=1))
+  k = min(len(y), 12)
+  rows = [y[:k], np.asarray(res.reconstruction[:k])]
+  labels = ["observed", "estimated\ncorruption"]
+  for i in range(args.sources):
+    rows.append(np.asarray(res.sources[:k, i]))
+    labels.append(f"recovered" + (f"\nsource {i + 1}" if args.sources > 1
+                                  else ""))
+  rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
+  viz.save_rows(out / "figure.png", rows, labels)
+  print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+
+
 def _demo(args):
   from blindinv_jax import demo
   demo.run(out=args.out, n=args.n, steps=args.steps, prior_name=args.prior,
@@ -70,6 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--limit", type=int, help="use the first N training images")
   t.add_argument("--data-dir", help="tfds data dir (for tfds: sources)")
   t.set_defaults(func=_train_prior)
+
+  s = sub.add_parser("solve", help="blindly recover sources and a surrogate "
+                     "of F from observations (Algorithm 1)")
+  s.add_argument("--observations", required=True,
+                 help=".npy or .npz file of observations [N, H, W, C_obs]")
+  s.add_argument("--prior", default="mnist", help="prior name or path")
+  s.add_argument("--sources", type=int, default=1, help="sources S per "
+                 "observation")
+  s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"))
+  s.add_argument("--outer-steps", type=int, help="T (default 100)")
+  s.add_argument("--surrogate-steps", type=int, help="T1 (default 50)")
+  s.add_argument("--latent-steps", type=int, help="T2 (default 50)")
+  s.add_argument("--surrogate-lr", type=float, help="default 4e-3")
+  s.add_argument("--latent-lr", type=float, help="default 3e-4")
+  s.add_argument("--alpha", type=float, help="perceptual weight (1e-4)")
+  s.add_argument("--restarts", type=int, help="R restarts (default 1)")
+  s.add_argument("--seed", type=int, default=0)
+  s.add_argument("--out", required=True, help="output folder")
+  s.add_argument("--overwrite", action="store_true")
+  s.set_defaults(func=_solve)
 
   d = sub.add_parser("demo", help="sample the shipped prior and project "
                      "held-out digits onto it (figure + metrics)")

@@ -8,7 +8,6 @@ Writes ``samples.png``, ``projection.png`` and ``metrics.json``.
 from __future__ import annotations
 
 import json
-import pathlib
 import time
 
 import jax
@@ -39,14 +38,11 @@ def run(out="demo_out", n: int = 50, steps: int = 1000,
   """Runs the demo and returns its metrics."""
   from blindinv_jax import data, viz
   from blindinv_jax.prior import load_prior
-  out = pathlib.Path(out)
-  if out.exists() and any(out.iterdir()) and not overwrite:
-    raise ValueError(f"Output folder {str(out)!r} exists and is not empty; "
-                     "pass --overwrite or choose another --out.")
+  from blindinv_jax.utils import prepare_out
   if not isinstance(n, int) or not 1 <= n <= 500:
     raise ValueError(f"--n must be between 1 and 500 (the mnist5k test split),"
                      f" got {n!r}.")
-  out.mkdir(parents=True, exist_ok=True)
+  out = prepare_out(out, overwrite)
   prior = load_prior(prior_name)
   h, w, c = prior.image_shape
   print(f"prior {prior_name!r}: {prior.config.name}, {h}x{w}x{c}, latent "

@@ -56,3 +56,37 @@ def test_demo_default_reaches_representation_target(tmp_path):
   assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 0
   m = json.loads((tmp_path / "demo" / "metrics.json").read_text())
   assert m["psnr_mean"] >= 25.0
+
+
+def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
+  import jax
+  import numpy as np
+  from blindinv_jax import operators as ops
+  workdir, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(0), 4))
+  np.savez(tmp_path / "obs.npz", y=np.asarray(
+      ops.blur(x, ops.gaussian_kernel(3, 1.0))))
+  out = tmp_path / "solve"
+  argv = ["solve", "--observations", str(tmp_path / "obs.npz"), "--prior",
+          str(workdir), "--sources", "1", "--outer-steps", "2",
+          "--surrogate-steps", "2", "--latent-steps", "2", "--out", str(out)]
+  assert cli.main(argv) == 0
+  for name in ("sources.npy", "reconstruction.npy", "surrogate_params.msgpack",
+               "effective_kernel.npy", "history.json", "figure.png"):
+    assert (out / name).exists(), name
+  assert np.load(out / "sources.npy").shape == (4, 1, 8, 8, 1)
+  assert np.load(out / "effective_kernel.npy").shape == (9, 9, 1, 1)
+  hist = json.loads((out / "history.json").read_text())
+  assert len(hist["history"]["latent_loss"]) == 2
+  assert cli.main(argv) == 2                        # refuses to overwrite
+
+
+def test_solve_command_bad_observations(tiny_run, tmp_path, capsys):
+  import numpy as np
+  workdir, _ = tiny_run
+  np.save(tmp_path / "bad.npy", np.zeros((2, 28, 28, 1), np.float32))
+  assert cli.main(["solve", "--observations", str(tmp_path / "bad.npy"),
+                   "--prior", str(workdir), "--out", str(tmp_path / "o")]) == 2
+  assert "prior generates 8x8" in capsys.readouterr().err
+  assert cli.main(["solve", "--observations", str(tmp_path / "none.npy"),
+                   "--out", str(tmp_path / "o")]) == 2
