@@ -93,3 +93,22 @@ def test_generator_lowerings_agree():
   a = dcgan.Generator(cfg).apply(g, z)
   b = dcgan.Generator(cfg, conv_transpose="lax").apply(g, z)
   np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,s,hw", [(3, 1, (7, 7)), (4, 2, (28, 28)),
+                                    (3, 2, (7, 7)), (5, 2, (9, 6)),
+                                    (3, 3, (10, 11))])
+def test_layers_conv_equals_flax_conv_with_gradients(k, s, hw):
+  from blindinv_jax.models.layers import Conv
+  x = jax.random.normal(jax.random.key(1), (2, *hw, 3))
+  ref = nn.Conv(features=4, kernel_size=(k, k), strides=(s, s), padding="SAME")
+  params = ref.init(jax.random.key(0), x)
+  mine = Conv(features=4, kernel_size=(k, k), strides=(s, s))
+  np.testing.assert_allclose(mine.apply(params, x), ref.apply(params, x),
+                             atol=1e-5)
+  loss = lambda m: lambda p, x: jnp.sum(jnp.sin(m.apply(p, x)))
+  g_ref = jax.grad(loss(ref), argnums=(0, 1))(params, x)
+  g_mine = jax.grad(loss(mine), argnums=(0, 1))(params, x)
+  jax.tree_util.tree_map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4),
+      g_mine, g_ref)

@@ -103,12 +103,8 @@ def strided_conv2d(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
   return conv2d(x, w, ((0, 0), (0, 0)))
 
 
-class Conv(nn.Module):
-  """Drop-in for ``nn.Conv(features, kernel_size, strides, padding="SAME")``.
-
-  Same parameter names and shapes (``kernel`` [kh, kw, Cin, Cout], ``bias``)
-  and output; its gradients stay on XLA:CPU's fast paths inside loops.
-  """
+class _KernelLayer(nn.Module):
+  """``kernel`` [kh, kw, Cin, features] and optional ``bias``, as in Flax."""
   features: int
   kernel_size: Tuple[int, int]
   strides: Tuple[int, int] = (1, 1)
@@ -116,17 +112,31 @@ class Conv(nn.Module):
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
+  def op(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    if self.strides[0] != self.strides[1]:
-      raise ValueError("Conv: only equal strides are supported.")
     kernel = self.param("kernel", self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features),
                         jnp.float32)
-    y = strided_conv2d(x, kernel.astype(x.dtype), self.strides[0])
+    y = self.op(x, kernel.astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)
     return y
+
+
+class Conv(_KernelLayer):
+  """Drop-in for ``nn.Conv(features, kernel_size, strides, padding="SAME")``.
+
+  Same parameter names and shapes (``kernel`` [kh, kw, Cin, Cout], ``bias``)
+  and output; its gradients stay on XLA:CPU's fast paths inside loops.
+  """
+
+  def op(self, x, kernel):
+    if self.strides[0] != self.strides[1]:
+      raise ValueError("Conv: only equal strides are supported.")
+    return strided_conv2d(x, kernel, self.strides[0])
 
 
 def _same_transpose_pad(k: int, s: int) -> int:
@@ -170,25 +180,12 @@ def conv_transpose_phases(x: jax.Array, kernel: jax.Array,
   return y.reshape(b, h * sh, w * sw, kernel.shape[-1])
 
 
-class PhaseConvTranspose(nn.Module):
+class PhaseConvTranspose(_KernelLayer):
   """Drop-in for ``nn.ConvTranspose(features, kernel_size, strides, 'SAME')``.
 
   Same parameter names and shapes (``kernel`` [kh, kw, Cin, Cout], ``bias``),
   same output; faster to differentiate on CPU.
   """
-  features: int
-  kernel_size: Tuple[int, int]
-  strides: Tuple[int, int] = (1, 1)
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", self.kernel_init,
-                        (*self.kernel_size, x.shape[-1], self.features),
-                        jnp.float32)
-    y = conv_transpose_phases(x, kernel.astype(x.dtype), self.strides)
-    if self.use_bias:
-      y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)
-    return y
+  def op(self, x, kernel):
+    return conv_transpose_phases(x, kernel, self.strides)
