@@ -16,7 +16,7 @@ setup(
                 "separation) with GAN priors and learned surrogates, in JAX.",
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["blindinv_jax", "blindinv_jax.*"]),
     package_data={"blindinv_jax": ["assets/*.ckpt", "assets/*.json"]},
     include_package_data=True,
