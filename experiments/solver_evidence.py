@@ -1,0 +1,107 @@
+"""Blind deblurring / edge-map inversion of held-out digits with the solver.
+
+  python experiments/solver_evidence.py --task blur --n 50 --out runs/evidence_blur
+  python experiments/solver_evidence.py --task sobel --n 50 --out runs/evidence_sobel
+
+Simulates observations of the first N mnist5k test digits (9x9 Gaussian blur
+of sigma 2, or the Sobel edge map), solves them blindly with the shipped prior
+and the paper's schedule (override with --outer-steps, --latent-lr, ...), and
+writes metrics.json (PSNR of the observation and of the recovery against the
+clean digits; normalised error and correlation of the surrogate's effective
+kernel against the true one after the best shift and scale), history.json and
+figure.png.
+"""
+import argparse
+import json
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import data, metrics, operators as ops, solver, viz
+from blindinv_jax.models.surrogates import effective_kernel
+from blindinv_jax.prior import load_prior
+
+
+def kernel_error(k_est: np.ndarray, k_true: np.ndarray, max_shift: int = 3):
+  """Normalised error and cross-correlation after the best shift and scale."""
+  size = max(k_est.shape[0], k_true.shape[0]) + 2 * max_shift
+  def embed(k):
+    out = np.zeros((size, size))
+    o = (size - k.shape[0]) // 2
+    out[o:o + k.shape[0], o:o + k.shape[1]] = k
+    return out
+  e, t = embed(k_est), embed(k_true)
+  best = None
+  for dy in range(-max_shift, max_shift + 1):
+    for dx in range(-max_shift, max_shift + 1):
+      s = np.roll(e, (dy, dx), axis=(0, 1))
+      scale = float(np.vdot(s, t) / max(np.vdot(s, s), 1e-12))
+      err = float(np.linalg.norm(scale * s - t) / np.linalg.norm(t))
+      ncc = float(np.vdot(s, t) / (np.linalg.norm(s) * np.linalg.norm(t)
+                                    + 1e-12))
+      if best is None or err < best["error"]:
+        best = {"error": err, "ncc": ncc, "shift": [dy, dx], "scale": scale}
+  return best
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--task", choices=("blur", "sobel"), default="blur")
+  ap.add_argument("--n", type=int, default=50)
+  ap.add_argument("--outer-steps", type=int, default=100)
+  ap.add_argument("--inner-steps", type=int, default=50, help="T1 = T2")
+  ap.add_argument("--latent-lr", type=float, default=3e-4)
+  ap.add_argument("--restarts", type=int, default=1)
+  ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--out", required=True)
+  args = ap.parse_args(argv)
+  out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  prior = load_prior("mnist")
+  x = jnp.asarray(data.load_images("mnist5k", "test", limit=args.n))
+  k_true = (ops.gaussian_kernel(9, 2.0) if args.task == "blur"
+            else jnp.asarray(ops.SOBEL))
+  y = ops.blur(x, k_true)
+  cfg = solver.SolverConfig(outer_steps=args.outer_steps,
+                            surrogate_steps=args.inner_steps,
+                            latent_steps=args.inner_steps,
+                            latent_lr=args.latent_lr, restarts=args.restarts)
+  t0 = time.perf_counter()
+  log = []
+  res = solver.solve(y, prior, num_sources=1, surrogate="conv", config=cfg,
+                     key=jax.random.key(args.seed),
+                     callback=lambda t, m: log.append(
+                         (t, round(time.perf_counter() - t0, 1),
+                          float(np.min(m["latent_loss"])))) or print(
+                             f"step {t}: latent loss "
+                             f"{float(np.min(m['latent_loss'])):.4f}",
+                             flush=True))
+  seconds = time.perf_counter() - t0
+  rec = res.sources[:, 0]
+  p_obs = np.asarray(metrics.psnr(jnp.clip(y, -1, 1), x))
+  p_rec = np.asarray(metrics.psnr(rec, x))
+  k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
+  result = {"task": args.task, "n": args.n, "config": cfg.__dict__,
+            "seconds": round(seconds, 1),
+            "psnr_observation": [float(p_obs.mean()), float(p_obs.std())],
+            "psnr_recovered": [float(p_rec.mean()), float(p_rec.std())],
+            "kernel": kernel_error(k_est, np.asarray(k_true)),
+            "log": log}
+  (out / "metrics.json").write_text(json.dumps(result, indent=1))
+  np.save(out / "effective_kernel.npy", k_est)
+  k = min(args.n, 12)
+  viz.save_rows(out / "figure.png",
+                [jnp.clip(y[:k], -1, 1), jnp.clip(res.reconstruction[:k], -1, 1),
+                 rec[:k], x[:k]],
+                ["observed", "estimated\ncorruption", "recovered", "original"],
+                title=f"{args.task}: observation {p_obs.mean():.2f} dB, "
+                f"recovered {p_rec.mean():.2f} dB (n={args.n})")
+  print(json.dumps({k: v for k, v in result.items() if k != "log"}, indent=1))
+  return result
+
+
+if __name__ == "__main__":
+  main()
