@@ -51,7 +51,7 @@ def _train_prior(args):
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
 
 
-def load_observations(path) -> "np.ndarray":
+def load_observations(path):
   """Observations from a .npy file or a .npz file (key 'y', 'observations'
   or its only array)."""
   import numpy as np
@@ -126,7 +126,7 @@ def _solve(args):
   labels = ["observed", "estimated\ncorruption"]
   for i in range(args.sources):
     rows.append(np.asarray(res.sources[:k, i]))
-    labels.append(f"recovered" + (f"\nsource {i + 1}" if args.sources > 1
+    labels.append("recovered" + (f"\nsource {i + 1}" if args.sources > 1
                                   else ""))
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
   viz.save_rows(out / "figure.png", rows, labels)

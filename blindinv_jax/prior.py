@@ -20,7 +20,6 @@ from functools import partial
 from typing import Any, Callable, Optional, Tuple
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -302,16 +301,12 @@ class TrainState(flax.struct.PyTreeNode):
   d_opt: Any
 
 
-def _optimizer(cfg: TrainConfig):
-  return optax.adam(cfg.lr, b1=cfg.b1, b2=cfg.b2)
-
-
 @partial(jax.jit, static_argnums=0, compiler_options=FAST_COMPILE)
 def init_train_state(cfg: TrainConfig) -> TrainState:
   """Initial networks (from ``cfg.seed``) and optimiser states."""
   model = get_preset(cfg.model)
   g_vars, d_vars = init_variables_fn(model, jax.random.key(cfg.seed))
-  tx = _optimizer(cfg)
+  tx = _adam(cfg.lr, cfg.b1, cfg.b2)
   return TrainState(step=jnp.zeros((), jnp.int32), g_vars=g_vars,
                     d_vars=d_vars, g_opt=tx.init(g_vars["params"]),
                     d_opt=tx.init(d_vars["params"]))
@@ -341,11 +336,15 @@ def make_train_step(cfg: TrainConfig) -> Callable:
   return _train_step(cfg.model, cfg.lr, cfg.b1, cfg.b2)
 
 
+def _adam(lr: float, b1: float, b2: float):
+  return optax.adam(lr, b1=b1, b2=b2)
+
+
 @functools.lru_cache(maxsize=8)
 def _train_step(model_name: str, lr: float, b1: float, b2: float) -> Callable:
   model = get_preset(model_name)
   gen, disc = Generator(model), Discriminator(model)
-  tx = optax.adam(lr, b1=b1, b2=b2)
+  tx = _adam(lr, b1, b2)
 
   def step(state: TrainState, real, key):
     z = sample_latents(key, real.shape[0], model.latent_dim)

@@ -85,8 +85,6 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
   prior, _, y = blur_problem
   module = KnownBlur(KERNEL)
   z = prior.sample_latents(jax.random.key(2), (6, 1))
-  opt = jax.tree_util.tree_map(jnp.zeros_like,
-                               solver.optax.adam(1e-2).init(z))
   cfg = FAST.replace(alpha=1e-2)
   phase = jax.jit(partial(solver.latent_phase, prior=prior, surrogate=module,
                           config=cfg, unroll=1))
