@@ -24,6 +24,8 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from blindinv_jax.utils import check_positive_int
+
 ImageSize = Union[int, Tuple[int, int], None]
 
 MNIST5K_TEST_PER_CLASS = 50
@@ -75,7 +77,7 @@ def load_images(source: str = "mnist5k", split: str = "train", *,
     limit: keep the first ``limit`` images of the split.
   """
   src = open_images(source, split, data_dir=data_dir, image_size=image_size)
-  n = len(src) if limit is None else min(_check_limit(limit), len(src))
+  n = len(src) if limit is None else min(check_positive_int("limit", limit), len(src))
   return src[np.arange(n)]
 
 
@@ -290,8 +292,3 @@ def _check_size(image_size: ImageSize):
   return tuple(int(s) for s in image_size)
 
 
-def _check_limit(limit):
-  if not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or (
-      limit < 1):
-    raise ValueError(f"limit must be a positive int, got {limit!r}.")
-  return int(limit)

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from blindinv_jax.utils import check_positive_int
+
 SOBEL = np.array([[1.0, 0.0, -1.0],
                   [2.0, 0.0, -2.0],
                   [1.0, 0.0, -1.0]], np.float32)
@@ -25,9 +27,7 @@ SOBEL = np.array([[1.0, 0.0, -1.0],
 
 def gaussian_kernel(size: int, sigma: float) -> jax.Array:
   """A normalised 2-D Gaussian ``[size, size]`` centred at ``(size-1)/2``."""
-  if not isinstance(size, (int, np.integer)) or size < 1:
-    raise ValueError(f"gaussian_kernel: size must be a positive int, got "
-                     f"{size!r}.")
+  check_positive_int("gaussian_kernel: size", size)
   if not sigma > 0:
     raise ValueError(f"gaussian_kernel: sigma must be positive, got {sigma!r}.")
   r = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2.0
@@ -60,10 +60,8 @@ def edges(x: jax.Array, kernel=SOBEL) -> jax.Array:
 def random_mixing(key: jax.Array, num_sources: int,
                   num_mixtures: int) -> jax.Array:
   """Mixing weights ``M [S, K]`` drawn from N(-0.5, 0.5) (paper 3.2)."""
-  for name, v in (("num_sources", num_sources), ("num_mixtures", num_mixtures)):
-    if not isinstance(v, (int, np.integer)) or v < 1:
-      raise ValueError(f"random_mixing: {name} must be a positive int, got "
-                       f"{v!r}.")
+  check_positive_int("random_mixing: num_sources", num_sources)
+  check_positive_int("random_mixing: num_mixtures", num_mixtures)
   return -0.5 + 0.5 * jax.random.normal(key, (num_sources, num_mixtures))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from blindinv_jax import checkpoint
+from blindinv_jax.utils import check_positive_int
 from blindinv_jax.models.dcgan import (DCGANConfig, Discriminator, Generator,
                                        FAST_COMPILE, get_preset,
                                        init_variables_fn,
@@ -238,8 +239,7 @@ def project(prior: GANPrior, x, steps: int = 1000, lr: float = 1e-2, *,
     raise ValueError(f"project: x must be [N, {', '.join(map(str, prior.image_shape))}]"
                      f" for this prior, got shape {tuple(x.shape)}.")
   for name, v in (("steps", steps), ("restarts", restarts), ("chunk", chunk)):
-    if not isinstance(v, int) or v < 1:
-      raise ValueError(f"project: {name} must be a positive int, got {v!r}.")
+    check_positive_int(f"project: {name}", v)
   lowering = lowering or default_lowering()
   if lowering not in ("loop", "chunked"):
     raise ValueError(f"project: lowering must be 'loop' or 'chunked', got "
@@ -285,9 +285,7 @@ class TrainConfig:
     get_preset(self.model)
     for f in ("batch_size", "steps", "sample_every", "checkpoint_every",
               "snapshot_every", "log_every"):
-      v = getattr(self, f)
-      if not isinstance(v, int) or v < 1:
-        raise ValueError(f"TrainConfig.{f} must be a positive int, got {v!r}.")
+      check_positive_int(f"TrainConfig.{f}", getattr(self, f))
     if not self.lr > 0:
       raise ValueError(f"TrainConfig.lr must be positive, got {self.lr!r}.")
     return self

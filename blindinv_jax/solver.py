@@ -29,6 +29,7 @@ import optax
 
 from blindinv_jax.models.surrogates import LinearConvSurrogate, MixingSurrogate
 from blindinv_jax.prior import GANPrior
+from blindinv_jax.utils import check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +67,7 @@ class SolverConfig:
 
   def validate(self) -> "SolverConfig":
     for f in ("outer_steps", "surrogate_steps", "latent_steps", "restarts"):
-      v = getattr(self, f)
-      if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"SolverConfig.{f} must be a positive int, got {v!r}.")
+      check_positive_int(f"SolverConfig.{f}", getattr(self, f))
     for f in ("surrogate_lr", "latent_lr", "clip"):
       v = getattr(self, f)
       if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
@@ -306,10 +305,7 @@ def validate_observations(y, prior: GANPrior, num_sources) -> np.ndarray:
     bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
     raise ValueError(f"observations contain {bad} NaN or Inf values; remove "
                      "or repair them before solving.")
-  if (not isinstance(num_sources, (int, np.integer)) or
-      isinstance(num_sources, bool) or num_sources < 1):
-    raise ValueError(f"num_sources must be a positive int, got "
-                     f"{num_sources!r}.")
+  check_positive_int("num_sources", num_sources)
   return y
 
 

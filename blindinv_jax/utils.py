@@ -1,7 +1,17 @@
-"""Small helpers shared by the command line and the demo."""
+"""Small helpers shared across the package (argument checks, output folders)."""
 from __future__ import annotations
 
 import pathlib
+
+import numpy as np
+
+
+def check_positive_int(label: str, value) -> int:
+  """``value`` as an int, or a ValueError naming ``label`` (bools refused)."""
+  if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or
+      value < 1):
+    raise ValueError(f"{label} must be a positive int, got {value!r}.")
+  return int(value)
 
 
 def prepare_out(out, overwrite: bool) -> pathlib.Path:
