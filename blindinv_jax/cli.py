@@ -2,10 +2,11 @@
 
   blindinv train-prior --config CONFIG --workdir DIR [--steps N] [--seed S]
   blindinv solve --observations FILE --prior mnist|PATH --sources S --out DIR
-  blindinv demo [--out DIR]
+                 [--resume] [--checkpoint-every K]
+  blindinv demo [--out DIR] [--n N] [--task blur|sobel]
 
 Errors a user can act on are printed as one message, without a traceback,
-with exit status 2.
+with exit status 2. A solve stopped by a non-finite loss exits with 1.
 """
 from __future__ import annotations
 
@@ -96,18 +97,26 @@ def _solve(args):
       ("restarts", args.restarts)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
   y = solver.validate_observations(y, prior, args.sources)
-  out = prepare_out(args.out, args.overwrite)
-  from tqdm.auto import tqdm
-  bar = tqdm(total=cfg.outer_steps, desc="solve", dynamic_ncols=True)
-
-  def callback(step, m):
-    bar.update(1)
-    bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
-                    latent=f"{float(np.min(m['latent_loss'])):.4f}")
+  ckpt_dir = pathlib.Path(args.out) / "checkpoint"
+  if args.resume:
+    if not (ckpt_dir / "solve_state.ckpt").is_file():
+      raise FileNotFoundError(
+          f"--resume: no solve checkpoint at {str(ckpt_dir)!r}; run without "
+          "--resume to start this solve.")
+    out = pathlib.Path(args.out)
+  else:
+    out = prepare_out(args.out, args.overwrite)
+    if ckpt_dir.exists():                       # --overwrite: start afresh
+      import shutil
+      shutil.rmtree(ckpt_dir)
+  from blindinv_jax.utils import progress_callback
+  callback, close = progress_callback(cfg.outer_steps)
   res = solver.solve(y, prior, num_sources=args.sources,
                      surrogate=args.surrogate, config=cfg,
-                     key=jax.random.key(args.seed), callback=callback)
-  bar.close()
+                     key=jax.random.key(args.seed), callback=callback,
+                     checkpoint_dir=ckpt_dir,
+                     checkpoint_every=args.checkpoint_every)
+  close()
   np.save(out / "sources.npy", np.asarray(res.sources))
   np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
   (out / "surrogate_params.msgpack").write_bytes(
@@ -120,7 +129,8 @@ def _solve(args):
   (out / "history.json").write_text(json.dumps({
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
-      "best_restart": int(res.best_restart), "history": hist}, indent=1))
+      "best_restart": int(res.best_restart), "message": res.message,
+      "history": hist}, indent=1))
   k = min(len(y), 12)
   rows = [y[:k], np.asarray(res.reconstruction[:k])]
   labels = ["observed", "estimated\ncorruption"]
@@ -131,12 +141,16 @@ def _solve(args):
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
   viz.save_rows(out / "figure.png", rows, labels)
   print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+  if res.message:
+    print(f"blindinv solve: {res.message}", file=sys.stderr)
+    return 1
 
 
 def _demo(args):
   from blindinv_jax import demo
-  demo.run(out=args.out, n=args.n, steps=args.steps, prior_name=args.prior,
-           overwrite=args.overwrite)
+  demo.run(out=args.out, n=args.n, task=args.task,
+           outer_steps=args.outer_steps, prior_name=args.prior,
+           seed=args.seed, overwrite=args.overwrite)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,15 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--restarts", type=int, help="R restarts (default 1)")
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--out", required=True, help="output folder")
-  s.add_argument("--overwrite", action="store_true")
+  s.add_argument("--overwrite", action="store_true",
+                 help="start afresh in an existing output folder")
+  s.add_argument("--resume", action="store_true",
+                 help="continue the solve checkpointed in --out (same "
+                 "observations, prior and settings; --outer-steps may grow)")
+  s.add_argument("--checkpoint-every", type=int, default=10,
+                 help="outer steps between checkpoints (default 10)")
   s.set_defaults(func=_solve)
 
-  d = sub.add_parser("demo", help="sample the shipped prior and project "
-                     "held-out digits onto it (figure + metrics)")
+  d = sub.add_parser("demo", help="blind deblurring of held-out mnist5k "
+                     "digits with the shipped prior (figures + metrics)")
   d.add_argument("--out", default="demo_out", help="output folder")
   d.add_argument("--prior", default="mnist", help="prior name or path")
-  d.add_argument("--n", type=int, default=50, help="held-out digits")
-  d.add_argument("--steps", type=int, default=1000, help="projection steps")
+  d.add_argument("--n", type=int, default=16, help="held-out digits")
+  d.add_argument("--task", default="blur", choices=("blur", "sobel"),
+                 help="9x9 Gaussian blur (sigma 2) or Sobel edge map")
+  d.add_argument("--outer-steps", type=int,
+                 help="override the fast schedule's outer steps")
+  d.add_argument("--seed", type=int, default=0)
   d.add_argument("--overwrite", action="store_true",
                  help="write into an existing output folder")
   d.set_defaults(func=_demo)
@@ -193,15 +217,17 @@ def main(argv=None) -> int:
   args = build_parser().parse_args(argv)
   args.command_line = "blindinv " + " ".join(shlex.quote(a) for a in argv)
   try:
-    args.func(args)
+    rc = args.func(args)
   except (ValueError, FileNotFoundError, ImportError) as e:
     print(f"blindinv {args.command}: error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
-    print("interrupted; run the same command again to resume",
-          file=sys.stderr)
+    hint = {"solve": "run the same command with --resume to continue from "
+            "the last checkpoint", "train-prior": "run the same command "
+            "again to resume"}.get(args.command, "")
+    print("interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
     return 130
-  return 0
+  return rc or 0
 
 
 if __name__ == "__main__":

@@ -86,6 +86,16 @@ class SolverConfig:
     return self
 
 
+#: The paper's schedule (section 3.1): T=100, T1=T2=50, Adam 4e-3 / 3e-4.
+PAPER = SolverConfig()
+
+#: A schedule tuned on the mnist5k validation split for blind deblurring
+#: (``experiments/tune_schedule.py``; see the README): the paper's latent step
+#: size is still climbing after T=100, a larger one gets there in far fewer
+#: outer steps. Used by ``blindinv demo`` and the quickstart notebook.
+FAST = SolverConfig(outer_steps=30, latent_lr=3e-3)
+
+
 def default_unroll() -> Union[int, str]:
   """The inner-loop lowering for the default backend.
 
@@ -122,7 +132,8 @@ class SolveResult(flax.struct.PyTreeNode):
   restart, ``[T, R]``) ``surrogate_loss`` and ``latent_loss`` (mean absolute
   data error per observation pixel at the end of each phase) and
   ``perceptual`` (mean ``log(1 - D(G(z)))`` per source); best_restart: index
-  of the kept restart; state: the final :class:`SolverState` (all restarts).
+  of the kept restart; state: the final :class:`SolverState` (all restarts);
+  message: empty, or why the solve stopped early (a non-finite loss).
   """
   sources: jax.Array
   latents: jax.Array
@@ -132,6 +143,7 @@ class SolveResult(flax.struct.PyTreeNode):
   best_restart: jax.Array
   state: SolverState
   surrogate: nn.Module = flax.struct.field(pytree_node=False)
+  message: str = flax.struct.field(pytree_node=False, default="")
 
 
 def make_surrogate(surrogate: Union[str, nn.Module],
@@ -226,7 +238,10 @@ def outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
   """One outer step of Algorithm 1 for all restarts (one jitted program).
 
   state: a :class:`SolverState`; y: ``[N, H, W, C_obs]``.
-  Returns ``(state, metrics)`` with metrics ``[R]`` per restart.
+  Returns ``(state, metrics)``: ``surrogate_loss``, ``latent_loss`` and
+  ``perceptual`` per restart ``[R]``, and ``finite`` (a bool): if any loss or
+  any part of the new state is NaN or Inf, the step is not taken and the
+  input state is returned unchanged (with ``finite=False``).
   """
   unroll = _resolve_unroll(config)
   n_pix = y.size
@@ -243,9 +258,19 @@ def outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
       state.z, state.surrogate_params, state.surrogate_opt, state.latent_opt)
   metrics = {"surrogate_loss": s_loss / n_pix, "latent_loss": dl / n_pix,
              "perceptual": per / (state.z.shape[1] * state.z.shape[2])}
-  return SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
-                     latent_opt=z_opt, step=state.step + 1,
-                     key=state.key), metrics
+  # Numerical safety: a step whose losses or state are not finite is not
+  # taken; the state stays at the last finite one and `finite` says so.
+  taken = (z, params, s_opt, z_opt)
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in
+                              jax.tree_util.tree_leaves((metrics, taken))]))
+  kept = (state.z, state.surrogate_params, state.surrogate_opt,
+          state.latent_opt)
+  z, params, s_opt, z_opt = jax.tree_util.tree_map(
+      lambda a, b: jnp.where(finite, a, b), taken, kept)
+  new = SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
+                    latent_opt=z_opt, step=state.step + finite.astype(
+                        state.step.dtype), key=state.key)
+  return new, {**metrics, "finite": finite}
 
 
 @partial(jax.jit, static_argnames=("surrogate", "config", "num_sources"))
@@ -309,12 +334,129 @@ def validate_observations(y, prior: GANPrior, num_sources) -> np.ndarray:
   return y
 
 
+def warn_if_out_of_range(y: np.ndarray, limit: float = 10.0) -> None:
+  """Warns when observations are far outside what images in [-1, 1] give.
+
+  A blur of images in ``[-1, 1]`` stays in ``[-1, 1]``, a Sobel edge map in
+  ``[-8, 8]``, a mixture ``|M^T X|`` of three sources within a few units.
+  Values beyond ``limit`` usually mean the data were not rescaled (e.g.
+  uint8 0..255).
+  """
+  import warnings
+  peak = float(np.max(np.abs(y)))
+  if peak > limit:
+    warnings.warn(
+        f"observations reach |y| = {peak:g}, far outside the range the prior's "
+        f"images [-1, 1] produce (|y| <= 8 for the built-in forward models); "
+        "rescale them the way the prior's training images were "
+        "(e.g. y / 127.5 - 1 for 0..255 data), or the solver may not converge.",
+        UserWarning, stacklevel=3)
+
+
+def check_surrogate(module: nn.Module, prior: GANPrior, num_sources: int,
+                    out_channels: int) -> None:
+  """Checks (abstractly, no compute) that the surrogate maps the stacked
+  sources ``[1, H, W, S*C]`` to ``[1, H, W, C_obs]``."""
+  h, w, c = prior.image_shape
+  x_like = jax.ShapeDtypeStruct((1, h, w, num_sources * c), jnp.float32)
+  want = (1, h, w, out_channels)
+  name = type(module).__name__
+  try:
+    out, _ = jax.eval_shape(lambda x: module.init_with_output(
+        jax.random.key(0), x), x_like)
+  except Exception as e:  # a module that cannot take S*C input channels
+    raise ValueError(
+        f"surrogate {name} cannot take {num_sources} source(s) of {c} "
+        f"channel(s) (input [1, {h}, {w}, {num_sources * c}]): {e}") from e
+  if tuple(out.shape) != want:
+    raise ValueError(
+        f"surrogate {name} maps [1, {h}, {w}, {num_sources * c}] to "
+        f"{list(out.shape)}, but the observations need {list(want)} "
+        f"(C_obs = {out_channels}).")
+
+
+SOLVE_KIND = "solver_state"
+
+
+def _fingerprint(*arrays) -> str:
+  import hashlib
+  h = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(np.asarray(a))
+    h.update(str((a.shape, a.dtype.str)).encode())
+    h.update(a.tobytes())
+  return h.hexdigest()
+
+
+def _solve_identity(y, prior, module, config, num_sources, key) -> dict:
+  """What a checkpoint must match to be resumed (JSON)."""
+  from blindinv_jax import __version__
+  cfg = dataclasses.asdict(config)
+  cfg.pop("outer_steps")                # a resumed run may run longer
+  return {"config": cfg, "num_sources": num_sources,
+          "surrogate": repr(module), "key": _fingerprint(
+              jax.random.key_data(key)),
+          "observations": _fingerprint(y),
+          "prior": _fingerprint(*jax.tree_util.tree_leaves(
+              (prior.g_vars, prior.d_vars))),
+          "package_version": __version__}
+
+
+def _save_solve(path, state, history, identity):
+  from blindinv_jax import checkpoint
+  tree = {"state": jax.device_get(state.replace(
+      key=jax.random.key_data(state.key))),
+          "history": {k: np.stack([h[k] for h in history]) if history else
+                      np.zeros((0,)) for k in ("surrogate_loss", "latent_loss",
+                                               "perceptual")}}
+  checkpoint.save(path, tree, kind=SOLVE_KIND,
+                  meta={"identity": identity, "step": int(state.step)})
+
+
+def _load_solve(path, template: SolverState, identity):
+  """(state, history) from a solve checkpoint that matches ``identity``."""
+  from flax import serialization
+  from blindinv_jax import checkpoint
+  tree, meta = checkpoint.load(path, kind=SOLVE_KIND)
+  old = meta.get("identity", {})
+  diff = sorted(k for k in identity if k != "package_version" and
+                old.get(k) != identity[k])
+  if diff:
+    what = {"observations": "observations", "prior": "prior",
+            "key": "PRNG key (seed)", "num_sources": "number of sources",
+            "surrogate": "surrogate", "config": "solver config"}
+    details = []
+    for k in diff:
+      if k == "config":
+        cdiff = sorted(f for f in identity["config"] if
+                       old.get("config", {}).get(f) != identity["config"][f])
+        details.append("solver config (" + ", ".join(
+            f"{f}: {old.get('config', {}).get(f)!r} -> "
+            f"{identity['config'][f]!r}" for f in cdiff) + ")")
+      else:
+        details.append(what.get(k, k))
+    raise ValueError(
+        f"{path} is a checkpoint of a different solve: its "
+        f"{', '.join(details)} differ from this one's. Resume with the same "
+        "inputs, or write to a new output folder.")
+  raw_key = jax.random.key_data(template.key)
+  state = serialization.from_state_dict(template.replace(key=raw_key),
+                                        tree["state"])
+  state = jax.tree_util.tree_map(jnp.asarray, state)
+  state = state.replace(key=jax.random.wrap_key_data(
+      state.key, impl=jax.random.key_impl(template.key)))
+  hist = tree["history"]
+  steps = int(meta.get("step", 0))
+  history = [{k: np.asarray(hist[k][t]) for k in hist} for t in range(steps)]
+  return state, history
+
+
 def solve(y, prior: GANPrior, *, num_sources: int = 1,
           surrogate: Union[str, nn.Module] = "conv",
           config: SolverConfig = SolverConfig(),
           key: Optional[jax.Array] = None,
-          callback: Optional[Callable[[int, dict], None]] = None
-          ) -> SolveResult:
+          callback: Optional[Callable[[int, dict], None]] = None,
+          checkpoint_dir=None, checkpoint_every: int = 10) -> SolveResult:
   """Blindly recovers sources and a surrogate of F from observations.
 
   Args:
@@ -326,25 +468,65 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
     config: :class:`SolverConfig`.
     key: PRNG key (default ``key(0)``). Same key, same result.
     callback: called as ``callback(step, metrics)`` after every outer step
-      with host numpy metrics ``[R]`` (this syncs once per outer step).
+      with host numpy metrics ``[R]``.
+    checkpoint_dir: if given, the full solver state (and the loss history) is
+      saved atomically to ``checkpoint_dir/solve_state.ckpt`` every
+      ``checkpoint_every`` outer steps and at the end, and a solve started
+      where such a checkpoint exists resumes from it, ending bit for bit where
+      an uninterrupted solve would. A checkpoint of a different solve (other
+      observations, prior, key, sources, surrogate or config; only
+      ``outer_steps`` may grow) is refused.
+    checkpoint_every: outer steps between checkpoints.
 
   Returns:
-    A :class:`SolveResult`.
+    A :class:`SolveResult`. If a loss or the state becomes NaN/Inf, the solve
+    stops there, keeps the last finite state, warns, and says so in
+    ``result.message``; it never returns NaN silently.
   """
+  import warnings
   config = config.validate()
   y = validate_observations(y, prior, num_sources)
   module = make_surrogate(surrogate, y.shape[-1])
+  check_surrogate(module, prior, num_sources, y.shape[-1])
+  check_positive_int("checkpoint_every", checkpoint_every)
+  warn_if_out_of_range(y)
   key = jax.random.key(0) if key is None else key
+  y_host = y
   y = jnp.asarray(y)
   state = init_state(key, y, prior, module, config, num_sources)
   history = []
-  for t in range(config.outer_steps):
+  ckpt = None
+  if checkpoint_dir is not None:
+    import pathlib
+    ckpt = pathlib.Path(checkpoint_dir) / "solve_state.ckpt"
+    identity = _solve_identity(y_host, prior, module, config, num_sources, key)
+    if ckpt.exists():
+      state, history = _load_solve(ckpt, state, identity)
+  message = ""
+  for t in range(int(state.step), config.outer_steps):
     state, metrics = outer_step(state, y, prior, module, config)
+    metrics = jax.device_get(metrics)
+    if not metrics.pop("finite"):
+      bad = [k.replace("_", " ") for k in ("surrogate_loss", "latent_loss",
+                                            "perceptual")
+             if not np.all(np.isfinite(metrics[k]))] or ["the state"]
+      message = (f"stopped at outer step {t + 1} of {config.outer_steps}: "
+                 f"{' and '.join(bad)} became NaN or Inf; returning the "
+                 f"state after step {t}. Lower the learning rates or check "
+                 "the observations' scale.")
+      warnings.warn(message, RuntimeWarning, stacklevel=2)
+      break
     history.append(metrics)
     if callback is not None:
-      callback(t + 1, jax.device_get(metrics))
-  history = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *history)
+      callback(t + 1, metrics)
+    if ckpt is not None and ((t + 1) % checkpoint_every == 0 or
+                             t + 1 == config.outer_steps):
+      _save_solve(ckpt, state, history, identity)
+  r = config.restarts
+  history = {k: jnp.asarray(np.stack([h[k] for h in history]) if history else
+                            np.zeros((0, r), np.float32))
+             for k in ("surrogate_loss", "latent_loss", "perceptual")}
   x, z, params, y_hat, best = finalize(state, y, prior, module)
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
-                     state=state, surrogate=module)
+                     state=state, surrogate=module, message=message)

@@ -24,3 +24,18 @@ def prepare_out(out, overwrite: bool) -> pathlib.Path:
                      "pass --overwrite or choose another --out.")
   out.mkdir(parents=True, exist_ok=True)
   return out
+
+
+def progress_callback(total: int, desc: str = "solve"):
+  """A tqdm bar over outer steps showing both losses: ``(callback, close)``.
+
+  ``callback(step, metrics)`` matches :func:`blindinv_jax.solver.solve`'s.
+  """
+  from tqdm.auto import tqdm
+  bar = tqdm(total=total, desc=desc, dynamic_ncols=True)
+
+  def callback(step, m):
+    bar.update(step - bar.n)
+    bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
+                    latent=f"{float(np.min(m['latent_loss'])):.4f}")
+  return callback, bar.close

@@ -76,3 +76,33 @@ def save_rows(path, rows: Sequence, labels: Sequence[str], title: str = ""):
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def save_kernels(path, kernels: Sequence, labels: Sequence[str],
+                 title: str = ""):
+  """Side-by-side heat maps of 2-D kernels (e.g. true and estimated blur).
+
+  Each kernel gets its own symmetric colour scale, since a blind estimate is
+  only defined up to scale.
+  """
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, len(kernels), figsize=(2.4 * len(kernels), 2.6),
+                           squeeze=False)
+  for ax, k, label in zip(axes[0], kernels, labels):
+    k = np.asarray(k, np.float32)
+    lim = float(np.max(np.abs(k))) or 1.0
+    im = ax.imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax.set_title(label, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path

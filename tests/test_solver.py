@@ -135,6 +135,9 @@ def test_effective_kernel_of_a_known_surrogate():
      {"config": solver.SolverConfig(outer_steps=0)}, "outer_steps"),
     (np.zeros((2, 8, 8, 1)),
      {"config": solver.SolverConfig(unroll=True)}, "unroll"),
+    (np.zeros((2, 8, 8, 1)), {"surrogate": nn.Conv(3, (3, 3))},
+     r"observations need \[1, 8, 8, 1\]"),
+    (np.zeros((2, 8, 8, 1)), {"checkpoint_every": 0}, "checkpoint_every"),
 ])
 def test_bad_input_is_refused_before_tracing(tiny_run, y, kw, match):
   _, prior = tiny_run
@@ -142,3 +145,112 @@ def test_bad_input_is_refused_before_tracing(tiny_run, y, kw, match):
   with pytest.raises(ValueError, match=match):
     solver.solve(y, prior, **kw)
   assert solver.outer_step._cache_size() == before
+
+
+class TwoChannelOnly(nn.Module):
+  """A surrogate that only accepts 2 stacked input channels."""
+
+  @nn.compact
+  def __call__(self, x):
+    if x.shape[-1] != 2:
+      raise TypeError(f"expected 2 input channels, got {x.shape[-1]}")
+    return nn.Dense(1)(x)
+
+
+def test_more_sources_than_the_surrogate_takes_is_refused(tiny_run):
+  _, prior = tiny_run
+  with pytest.raises(ValueError, match="cannot take 3 source"):
+    solver.solve(np.zeros((2, 8, 8, 1)), prior, num_sources=3,
+                 surrogate=TwoChannelOnly())
+
+
+def test_observations_far_out_of_range_warn(blur_problem):
+  prior, _, y = blur_problem
+  with pytest.warns(UserWarning, match="rescale"):
+    solver.solve(np.asarray(y) * 127.5 + 127.5, prior,
+                 config=FAST.replace(outer_steps=1))
+
+
+@pytest.mark.filterwarnings("ignore:observations reach")
+def test_non_finite_loss_stops_and_keeps_the_last_finite_state(blur_problem):
+  prior, _, y = blur_problem
+  # Finite observations whose L1 error overflows float32 at the first step.
+  y_big = np.full(np.shape(y), 3e38, np.float32)
+  with pytest.warns(RuntimeWarning, match="stopped at outer step 1 of 3"):
+    res = solver.solve(y_big, prior, config=FAST)
+  assert "latent loss" in res.message or "surrogate loss" in res.message
+  assert int(res.state.step) == 0
+  assert res.history["latent_loss"].shape == (0, 1)
+  assert np.all(np.isfinite(res.sources)) and np.all(np.isfinite(res.latents))
+  fresh = solver.init_state(jax.random.key(0), jnp.asarray(y_big), prior,
+                            res.surrogate, FAST, 1)
+  np.testing.assert_array_equal(res.state.z, fresh.z)
+
+
+class Interrupt(Exception):
+  pass
+
+
+def test_killed_and_resumed_solve_is_bitwise_identical(blur_problem, tmp_path):
+  prior, _, y = blur_problem
+  cfg = FAST.replace(outer_steps=5, restarts=2)
+  full = solver.solve(y, prior, config=cfg, key=jax.random.key(7))
+
+  def kill_after_3(step, m):
+    if step == 3:
+      raise Interrupt()
+  with pytest.raises(Interrupt):
+    solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+                 checkpoint_dir=tmp_path, checkpoint_every=2,
+                 callback=kill_after_3)
+  from blindinv_jax import checkpoint
+  assert checkpoint.read_header(tmp_path / "solve_state.ckpt")["meta"][
+      "step"] == 2
+  steps = []
+  resumed = solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+                         checkpoint_dir=tmp_path, checkpoint_every=2,
+                         callback=lambda t, m: steps.append(t))
+  assert steps == [3, 4, 5]
+  for a, b in ((full.sources, resumed.sources), (full.latents, resumed.latents),
+               (full.state.latent_opt, resumed.state.latent_opt),
+               (full.surrogate_params, resumed.surrogate_params),
+               (full.history, resumed.history)):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  assert jax.random.key_data(resumed.state.key).tolist() == \
+      jax.random.key_data(full.state.key).tolist()
+  # Longer run from the finished checkpoint: only outer_steps may change.
+  longer = solver.solve(y, prior, config=cfg.replace(outer_steps=6),
+                        key=jax.random.key(7), checkpoint_dir=tmp_path)
+  assert longer.history["latent_loss"].shape == (6, 2)
+
+
+@pytest.mark.parametrize("change,match", [
+    (dict(y_scale=1.01), "observations"),
+    (dict(config=dict(latent_lr=1e-3)), r"solver config \(latent_lr"),
+    (dict(key=8), "PRNG key"),
+])
+def test_resume_of_a_different_solve_is_refused(blur_problem, tmp_path,
+                                                 change, match):
+  prior, _, y = blur_problem
+  cfg = FAST.replace(outer_steps=2)
+  solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+               checkpoint_dir=tmp_path)
+  y2 = y * change.get("y_scale", 1.0)
+  cfg2 = cfg.replace(**change.get("config", {}))
+  with pytest.raises(ValueError, match=match):
+    solver.solve(y2, prior, config=cfg2,
+                 key=jax.random.key(change.get("key", 7)),
+                 checkpoint_dir=tmp_path)
+
+
+def test_corrupted_solve_checkpoint_is_refused(blur_problem, tmp_path):
+  from blindinv_jax import checkpoint
+  prior, _, y = blur_problem
+  cfg = FAST.replace(outer_steps=1)
+  solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+  path = tmp_path / "solve_state.ckpt"
+  data = bytearray(path.read_bytes())
+  data[-5] ^= 0xFF
+  path.write_bytes(bytes(data))
+  with pytest.raises(checkpoint.CheckpointError, match="checksum"):
+    solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
