@@ -59,11 +59,15 @@ def load_observations(path):
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"--observations: no file at {str(path)!r}.")
+  if path.suffix not in (".npy", ".npz"):
+    raise ValueError(f"--observations: {path} is not a .npy or .npz file; "
+                     "save the array with numpy.save or numpy.savez.")
   try:
     data = np.load(path, allow_pickle=False)
   except Exception as e:
-    raise ValueError(f"--observations: cannot read {path} as .npy/.npz: {e}"
-                     ) from e
+    raise ValueError(f"--observations: {path} is not a readable {path.suffix}"
+                     f" file of numbers ({type(e).__name__}); save the array "
+                     "with numpy.save or numpy.savez.") from e
   if isinstance(data, np.ndarray):
     return data
   keys = list(data.keys())

@@ -79,3 +79,41 @@ def kernel_error(k_est, k_true, max_shift: int = 3) -> dict:
       if best is None or err < best["error"]:
         best = {"error": err, "ncc": ncc, "shift": [dy, dx], "scale": scale}
   return best
+
+
+def normalize_intensity(x, eps: float = 1e-8):
+  """Per-image min-max stretch to ``[-1, 1]`` (the paper's "intensity
+  normalized" display of separated sources): x ``[..., H, W, C]``.
+
+  Separated sources are only defined up to scale and offset (a mixture does
+  not say how bright each source is), so the separation metrics compare
+  ``normalize_intensity`` of every method's sources with that of the truth.
+  A constant image maps to -1.
+  """
+  lo = jnp.min(x, axis=(-3, -2, -1), keepdims=True)
+  hi = jnp.max(x, axis=(-3, -2, -1), keepdims=True)
+  return 2.0 * (x - lo) / jnp.maximum(hi - lo, eps) - 1.0
+
+
+def match_sources(estimated, true, metric=psnr):
+  """Reorders estimated sources to best match the true ones.
+
+  estimated, true: ``[N, S, H, W, C]``. Per observation, picks the
+  permutation of the S estimates with the highest total ``metric`` against
+  the S true sources (Hungarian assignment on the ``S x S`` score matrix).
+  Returns ``(matched [N, S, H, W, C], perm [N, S], scores [N, S])`` where
+  ``matched[n, i] = estimated[n, perm[n, i]]`` is compared with
+  ``true[n, i]``.
+  """
+  from scipy.optimize import linear_sum_assignment
+  est, tru = jnp.asarray(estimated), jnp.asarray(true)
+  if est.ndim != 5 or est.shape != tru.shape:
+    raise ValueError(f"match_sources needs two [N, S, H, W, C] arrays of the "
+                     f"same shape, got {est.shape} and {tru.shape}.")
+  # scores[n, i, j] = metric(estimated j, true i)
+  scores = np.asarray(metric(est[:, None, :], tru[:, :, None]))
+  perm = np.stack([linear_sum_assignment(-s)[1] for s in scores])
+  matched = jnp.take_along_axis(
+      est, jnp.asarray(perm)[:, :, None, None, None], axis=1)
+  best = np.take_along_axis(scores, perm[:, :, None], axis=2)[:, :, 0]
+  return matched, perm, best

@@ -316,8 +316,10 @@ def validate_observations(y, prior: GANPrior, num_sources) -> np.ndarray:
   if y.ndim != 4:
     raise ValueError(f"observations must be [N, H, W, C_obs], got shape "
                      f"{y.shape}.")
-  if not np.issubdtype(y.dtype, np.number):
-    raise ValueError(f"observations must be numeric, got dtype {y.dtype}.")
+  if not (np.issubdtype(y.dtype, np.floating) or
+          np.issubdtype(y.dtype, np.integer)) or y.dtype == np.bool_:
+    raise ValueError(f"observations must be real numbers (a float or int "
+                     f"array), got dtype {y.dtype}.")
   y = y.astype(np.float32)
   if y.shape[0] < 1:
     raise ValueError("observations: need at least one observation (N >= 1).")
