@@ -1,5 +1,4 @@
 """Property tests (hypothesis): operators, metrics and input validation."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
