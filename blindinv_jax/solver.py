@@ -42,6 +42,9 @@ class SolverConfig:
     latent_steps: T2, Adam steps on the latents per outer step.
     surrogate_lr: Adam learning rate of the surrogate (lambda_1).
     latent_lr: Adam learning rate of the latents (lambda_2).
+    latent_lr_end: if set, the latent learning rate follows a cosine decay
+      from ``latent_lr`` to ``latent_lr_end`` over all ``outer_steps *
+      latent_steps`` latent steps (``None``: constant, the paper's).
     alpha: weight of the perceptual loss ``sum log(1 - D(G(z)))``.
     loss: data loss, ``"l1"`` (the paper's) or ``"l2"`` (squared error).
     clip: latents are projected to ``[-clip, clip]`` after every step.
@@ -56,6 +59,7 @@ class SolverConfig:
   latent_steps: int = 50
   surrogate_lr: float = 4e-3
   latent_lr: float = 3e-4
+  latent_lr_end: Optional[float] = None
   alpha: float = 1e-4
   loss: str = "l1"
   clip: float = 1.0
@@ -73,6 +77,11 @@ class SolverConfig:
       if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
         raise ValueError(f"SolverConfig.{f} must be a positive number, got "
                          f"{v!r}.")
+    if self.latent_lr_end is not None and not (
+        isinstance(self.latent_lr_end, (int, float)) and
+        np.isfinite(self.latent_lr_end) and self.latent_lr_end > 0):
+      raise ValueError(f"SolverConfig.latent_lr_end must be None or a "
+                       f"positive number, got {self.latent_lr_end!r}.")
     if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
       raise ValueError(f"SolverConfig.alpha must be >= 0, got {self.alpha!r}.")
     if not (self.unroll is None or self.unroll == "full" or (
@@ -162,6 +171,22 @@ def make_surrogate(surrogate: Union[str, nn.Module],
 
 # ------------------------------------------------------------------ pieces
 
+def surrogate_optimizer(config: SolverConfig) -> optax.GradientTransformation:
+  """Adam on the surrogate parameters (its state persists across steps)."""
+  return optax.adam(config.surrogate_lr)
+
+
+def latent_optimizer(config: SolverConfig) -> optax.GradientTransformation:
+  """Adam on the latents, with the optional cosine decay of the step size
+  (the step count lives in the optimiser state, so the schedule runs across
+  outer steps)."""
+  if config.latent_lr_end is None:
+    return optax.adam(config.latent_lr)
+  total = config.outer_steps * config.latent_steps
+  return optax.adam(optax.cosine_decay_schedule(
+      config.latent_lr, total, alpha=config.latent_lr_end / config.latent_lr))
+
+
 def stack_sources(x: jax.Array) -> jax.Array:
   """Sources ``[..., S, H, W, C]`` -> surrogate input ``[..., H, W, S*C]``."""
   x = jnp.moveaxis(x, -4, -2)                     # [..., H, W, S, C]
@@ -186,7 +211,7 @@ def surrogate_phase(params, opt, x_stacked, y, surrogate: nn.Module,
   x_stacked: ``[N, H, W, S*C]``; y: ``[N, H, W, C_obs]``.
   Returns ``(params, opt, final data loss)``.
   """
-  tx = optax.adam(config.surrogate_lr)
+  tx = surrogate_optimizer(config)
   loss_fn = lambda p: data_loss(surrogate.apply(p, x_stacked), y, config.loss)
 
   def body(_, carry):
@@ -206,7 +231,7 @@ def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
 
   Returns ``(z, opt, (data loss, perceptual loss) at the final z)``.
   """
-  tx = optax.adam(config.latent_lr)
+  tx = latent_optimizer(config)
 
   def losses(z):
     x = prior.generate(z)                                 # [N, S, H, W, C]
@@ -285,8 +310,8 @@ def init_state(key: jax.Array, y: jax.Array, prior: GANPrior,
   x_like = jnp.zeros((1, h, w, num_sources * c), y.dtype)
   params = jax.vmap(lambda k: surrogate.init(k, x_like))(
       jax.random.split(ks, r))
-  s_opt = jax.vmap(optax.adam(config.surrogate_lr).init)(params)
-  z_opt = jax.vmap(optax.adam(config.latent_lr).init)(z)
+  s_opt = jax.vmap(surrogate_optimizer(config).init)(params)
+  z_opt = jax.vmap(latent_optimizer(config).init)(z)
   return SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
                      latent_opt=z_opt, step=jnp.zeros((), jnp.int32), key=key)
 
@@ -394,7 +419,8 @@ def _solve_identity(y, prior, module, config, num_sources, key) -> dict:
   """What a checkpoint must match to be resumed (JSON)."""
   from blindinv_jax import __version__
   cfg = dataclasses.asdict(config)
-  cfg.pop("outer_steps")                # a resumed run may run longer
+  if config.latent_lr_end is None:      # else the decay depends on T
+    cfg.pop("outer_steps")              # a resumed run may run longer
   return {"config": cfg, "num_sources": num_sources,
           "surrogate": repr(module), "key": _fingerprint(
               jax.random.key_data(key)),

@@ -2,6 +2,8 @@
 
   python experiments/tune_schedule.py --task blur --n 16 \
       --latent-lrs 3e-4,1e-3,3e-3,1e-2 --outer-steps 60 --out runs/tune_blur
+  python experiments/tune_schedule.py --task blur --n 16 --outer-steps 30 \
+      --latent-lrs 3e-3,1e-2:1e-3,3e-2:1e-3 --restarts 1 --out runs/tune_blur2
 
 Simulates observations of the first N ``val`` digits (the tail of the train
 split; see ``blindinv_jax.data``), solves them with each latent learning rate
@@ -56,7 +58,8 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--task", choices=("blur", "sobel"), default="blur")
   ap.add_argument("--n", type=int, default=16)
-  ap.add_argument("--latent-lrs", default="3e-4,1e-3,3e-3,1e-2")
+  ap.add_argument("--latent-lrs", default="3e-4,1e-3,3e-3,1e-2",
+                  help="comma-separated; 'a:b' is a cosine decay from a to b")
   ap.add_argument("--outer-steps", type=int, default=60)
   ap.add_argument("--inner-steps", type=int, default=50, help="T1 = T2")
   ap.add_argument("--restarts", type=int, default=1)
@@ -75,15 +78,18 @@ def main(argv=None):
   unroll = None if args.unroll == "auto" else (
       "full" if args.unroll == "full" else int(args.unroll))
   results = {}
-  for lr in [float(v) for v in args.latent_lrs.split(",")]:
+  for spec in args.latent_lrs.split(","):
+    lr, _, end = spec.partition(":")
     cfg = solver.SolverConfig(outer_steps=args.outer_steps,
                               surrogate_steps=args.inner_steps,
-                              latent_steps=args.inner_steps, latent_lr=lr,
+                              latent_steps=args.inner_steps,
+                              latent_lr=float(lr),
+                              latent_lr_end=float(end) if end else None,
                               restarts=args.restarts, unroll=unroll)
-    print(f"latent lr {lr:g}", flush=True)
+    label = f"{float(lr):g}" + (f" -> {float(end):g} (cosine)" if end else "")
+    print(f"latent lr {label}", flush=True)
     rows = trace_solve(y, x, prior, cfg, jax.random.key(args.seed))
-    results[f"{lr:g}"] = {"rows": rows, "time_to_quality":
-                          time_to_quality(rows)}
+    results[label] = {"rows": rows, "time_to_quality": time_to_quality(rows)}
   summary = {"task": args.task, "split": "val", "n": args.n,
              "inner_steps": args.inner_steps, "restarts": args.restarts,
              "unroll": args.unroll, "results": results}
