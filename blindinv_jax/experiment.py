@@ -1,0 +1,319 @@
+"""The paper's experiments: simulate, solve blindly, run the baselines, score.
+
+``run_experiment(config, workdir)`` is the importable logic behind
+``experiments/reproduce.py`` (one config per figure under
+``experiments/configs/``). Data flows one way: data -> operators (simulate
+``y``) -> solver and baselines -> metrics / figure. Each method's result is
+saved under ``workdir/methods/`` as soon as it is done, so a killed run
+resumes with the methods it has not finished (the blind solve also
+checkpoints its own state).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import time
+from typing import Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import baselines, data as data_lib, metrics, operators as ops
+from blindinv_jax import solver as solver_lib
+from blindinv_jax.utils import check_positive_int
+
+METHODS = ("blind", "pgd", "pgd_known", "wiener", "naive", "ica")
+LABELS = {"blind": "Recovered (blind)", "pgd": "PGD", "pgd_known":
+          "PGD + known F", "wiener": "Wiener (known F)", "naive":
+          "Naive additive", "ica": "ICA"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+  """Where the clean signals come from: N*S images of ``source``/``split``."""
+  source: str = "mnist5k"
+  split: str = "test"
+  n: int = 50                       # observations
+  offset: int = 0                   # first image used
+  image_size: Optional[int] = None  # None: the prior's
+  data_dir: Optional[str] = None    # tfds data dir
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """The forward model F used to simulate the observations."""
+  kind: str = "blur"                # "blur" | "edges" | "mix"
+  kernel_size: int = 9              # blur
+  sigma: float = 2.0                # blur
+  num_sources: int = 1              # mix: S
+  num_mixtures: int = 1             # mix: K
+  mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
+  noise_std: float = 0.0            # additive Gaussian noise on y
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """One experiment (one panel of a paper figure)."""
+  name: str
+  title: str
+  data: DataSpec = DataSpec()
+  task: TaskSpec = TaskSpec()
+  prior: str = "mnist"
+  surrogate: str = "conv"
+  solver: solver_lib.SolverConfig = solver_lib.SolverConfig()
+  methods: Tuple[str, ...] = ("blind", "pgd", "pgd_known", "wiener")
+  wiener_balance: float = 1e-3
+  background: float = -1.0          # the images' background value
+  seed: int = 0
+  show: int = 8                     # observations in the figure
+
+  def replace(self, **kw) -> "ExperimentConfig":
+    return dataclasses.replace(self, **kw)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def validate(self) -> "ExperimentConfig":
+    bad = [m for m in self.methods if m not in METHODS]
+    if bad:
+      raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
+    if self.task.kind not in ("blur", "edges", "mix"):
+      raise ValueError(f"task.kind must be 'blur', 'edges' or 'mix', got "
+                       f"{self.task.kind!r}.")
+    check_positive_int("data.n", self.data.n)
+    check_positive_int("task.num_sources", self.task.num_sources)
+    check_positive_int("task.num_mixtures", self.task.num_mixtures)
+    if self.task.kind != "mix" and self.task.num_sources != 1:
+      raise ValueError("blur and edges tasks have one source per observation.")
+    if "wiener" in self.methods and self.task.kind == "mix":
+      raise ValueError("Wiener deconvolution applies to blur/edges, not mix.")
+    self.solver.validate()
+    return self
+
+
+# ------------------------------------------------------------- simulation
+
+def forward_model(task: TaskSpec):
+  """``(forward, info)``: F as a function of sources ``[N, S, H, W, C]`` and
+  what defines it (the kernel or the mixing matrix)."""
+  if task.kind == "blur":
+    k = ops.gaussian_kernel(task.kernel_size, task.sigma)
+    return (lambda x: ops.blur(x[:, 0], k)), {"kernel": k}
+  if task.kind == "edges":
+    k = jnp.asarray(ops.SOBEL)
+    return (lambda x: ops.blur(x[:, 0], k)), {"kernel": k}
+  m = ops.random_mixing(jax.random.key(task.mixing_seed), task.num_sources,
+                        task.num_mixtures)
+  return (lambda x: ops.mix(x, m)), {"mixing": m}
+
+
+def simulate(config: ExperimentConfig, image_shape):
+  """``(x [N, S, H, W, C], y [N, H, W, C_obs], forward, info)``."""
+  d, t = config.data, config.task
+  h, w, _ = image_shape
+  size = d.image_size or (h, w)
+  src = data_lib.open_images(d.source, d.split, data_dir=d.data_dir,
+                             image_size=size)
+  need = d.n * t.num_sources
+  if d.offset + need > len(src):
+    raise ValueError(f"{config.name}: needs {need} images from offset "
+                     f"{d.offset} but {d.source}/{d.split} has {len(src)}.")
+  x = jnp.asarray(src[np.arange(d.offset, d.offset + need)])
+  x = x.reshape((d.n, t.num_sources) + x.shape[1:])
+  forward, info = forward_model(t)
+  y = forward(x)
+  if t.noise_std > 0:
+    y = y + t.noise_std * jax.random.normal(
+        jax.random.key(config.seed + 1), y.shape)
+  return x, y, forward, info
+
+
+# --------------------------------------------------------------- scoring
+
+def score(est, true, separation: bool) -> dict:
+  """PSNR/SSIM per image. For separation both sides are intensity
+  normalised and the estimates matched to the true sources first."""
+  est, true = jnp.asarray(est), jnp.asarray(true)
+  if separation:
+    est = metrics.normalize_intensity(est)
+    true = metrics.normalize_intensity(true)
+    est, perm, _ = metrics.match_sources(est, true)
+  p = np.asarray(metrics.psnr(est, true))
+  s = np.asarray(metrics.ssim(est, true))
+  return {"psnr": metrics.summary(p), "ssim": metrics.summary(s),
+          "psnr_per_image": p.round(3).tolist(),
+          "matched": np.asarray(est)}
+
+
+def _key(config: ExperimentConfig) -> str:
+  return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True,
+                                   default=str).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------- methods
+
+def _run_method(method, config, prior, x, y, forward, info, workdir,
+                progress):
+  """Sources ``[N, S, H, W, C]`` (or None: not applicable) and extras."""
+  s_cfg = config.solver
+  s = config.task.num_sources
+  key = jax.random.key(config.seed)
+  extras = {}
+  if method == "blind":
+    cb, close = (None, lambda: None)
+    if progress:
+      from blindinv_jax.utils import progress_callback
+      cb, close = progress_callback(s_cfg.outer_steps, desc="blind")
+    res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
+                           config=s_cfg, key=key, callback=cb,
+                           checkpoint_dir=workdir / "checkpoints" / "blind")
+    close()
+    extras["reconstruction"] = np.asarray(res.reconstruction)
+    if config.surrogate == "conv" and "kernel" in info:
+      from blindinv_jax.models.surrogates import effective_kernel
+      k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
+      extras["effective_kernel"] = k_est
+      extras["kernel_error"] = metrics.kernel_error(k_est,
+                                                    np.asarray(info["kernel"]))
+    if res.message:
+      extras["message"] = res.message
+    return np.asarray(res.sources), extras
+  if method == "pgd":
+    if s != 1 or y.shape[-1] != x.shape[-1]:
+      return None, {"why": "PGD without F needs one source and C_obs = C"}
+    return np.asarray(baselines.pgd(y, prior, config=s_cfg, key=key)[0]), {}
+  if method == "pgd_known":
+    return np.asarray(baselines.pgd(y, prior, forward, num_sources=s,
+                                    config=s_cfg, key=key)[0]), {}
+  if method == "wiener":
+    x_hat = baselines.wiener_deconvolution(
+        y, info["kernel"], config.wiener_balance, background=config.background)
+    return np.asarray(x_hat)[:, None], {}
+  if method == "naive":
+    return np.asarray(baselines.naive_additive(y, prior, s, config=s_cfg,
+                                               key=key)[0]), {}
+  if method == "ica":
+    out = baselines.ica(y, s, seed=config.seed)
+    if out is None:
+      return None, {"why": f"ICA needs at least as many mixtures "
+                    f"({config.task.num_mixtures}) as sources ({s})"}
+    return out, {}
+  raise ValueError(f"unknown method {method!r}")
+
+
+def run_experiment(config: ExperimentConfig, workdir, *,
+                   progress: bool = True, prior=None) -> dict:
+  """Runs every method of ``config``; writes ``metrics.json``,
+  ``figure.png``, ``config.json`` and ``methods/*.npz`` to ``workdir``.
+
+  Returns the metrics dict. Methods already saved in ``workdir`` by a run of
+  the same config are loaded instead of recomputed.
+  """
+  from blindinv_jax.prior import load_prior
+  config = config.validate()
+  workdir = pathlib.Path(workdir)
+  (workdir / "methods").mkdir(parents=True, exist_ok=True)
+  ckey = _key(config)
+  (workdir / "config.json").write_text(json.dumps(
+      {"config": config.to_dict(), "key": ckey}, indent=1, default=str))
+  prior = load_prior(config.prior) if prior is None else prior
+  x, y, forward, info = simulate(config, prior.image_shape)
+  separation = config.task.kind == "mix"
+  results = {"name": config.name, "title": config.title, "n": config.data.n,
+             "config_key": ckey, "methods": {}}
+  if not separation:
+    y_view = jnp.clip(y, -1, 1)
+    obs = score(y_view[:, None] if y.shape[-1] == x.shape[-1] else
+                y_view[:, None, ..., :x.shape[-1]], x, False)
+    results["observation"] = {k: v for k, v in obs.items() if k != "matched"}
+  estimates = {}
+  for method in config.methods:
+    path = workdir / "methods" / f"{method}.npz"
+    t0 = time.perf_counter()
+    if path.exists() and str(np.load(path)["key"]) == ckey:
+      saved = np.load(path, allow_pickle=False)
+      est = saved["sources"] if saved["applicable"] else None
+      extras = json.loads(str(saved["extras"]))
+      extras.update({k[6:]: saved[k] for k in saved.files
+                     if k.startswith("array_")})
+      seconds = float(saved["seconds"])
+    else:
+      if progress:
+        print(f"[{config.name}] {LABELS[method]}...", flush=True)
+      est, extras = _run_method(method, config, prior, x, y, forward, info,
+                                workdir, progress)
+      seconds = time.perf_counter() - t0
+      arrays = {f"array_{k}": v for k, v in extras.items()
+                if isinstance(v, np.ndarray)}
+      plain = {k: v for k, v in extras.items()
+               if not isinstance(v, np.ndarray)}
+      np.savez(path, key=ckey, applicable=est is not None,
+               sources=est if est is not None else np.zeros(0),
+               extras=json.dumps(plain), seconds=seconds, **arrays)
+    entry = {"seconds": round(seconds, 1)}
+    if est is None:
+      entry["not_applicable"] = extras.get("why", "not applicable")
+    else:
+      sc = score(est, x, separation)
+      estimates[method] = sc.pop("matched")
+      entry.update(sc)
+    for k in ("kernel_error", "message"):
+      if k in extras:
+        entry[k] = extras[k]
+    if "reconstruction" in extras:
+      estimates["_reconstruction"] = extras["reconstruction"]
+    if "effective_kernel" in extras:
+      np.save(workdir / "effective_kernel.npy", extras["effective_kernel"])
+    results["methods"][method] = entry
+  (workdir / "metrics.json").write_text(json.dumps(results, indent=1))
+  make_figure(config, x, y, estimates, results, workdir / "figure.png")
+  return results
+
+
+# ------------------------------------------------------------------ figure
+
+def make_figure(config, x, y, estimates, results, path):
+  """Rows like the paper's figures (observations as columns)."""
+  from blindinv_jax import viz
+  k = min(config.show, x.shape[0])
+  rows, labels = [], []
+  clip = lambda a: np.clip(np.asarray(a), -1, 1)
+  fmt = lambda m: (f"\n{results['methods'][m]['psnr'][0]:.1f} dB"
+                   if "psnr" in results["methods"].get(m, {}) else "")
+  if config.task.kind != "mix":
+    rows.append(clip(y[:k]))
+    labels.append("Observed")
+    if "_reconstruction" in estimates:
+      rows.append(clip(estimates["_reconstruction"][:k]))
+      labels.append("Estimated\ncorruption")
+    for m in ("pgd", "wiener", "blind", "pgd_known"):
+      if m in estimates:
+        rows.append(clip(estimates[m][:k, 0]))
+        labels.append(LABELS[m].replace(" (", "\n(") + fmt(m))
+    rows.append(clip(x[:k, 0]))
+    labels.append("Original")
+  else:
+    norm = lambda a: np.asarray(metrics.normalize_intensity(jnp.asarray(a)))
+    for j in range(y.shape[-1]):
+      rows.append(norm(y[:k, ..., j:j + 1]))
+      labels.append(f"Mixture {j + 1}" if y.shape[-1] > 1 else "Mixture")
+    if "_reconstruction" in estimates:
+      rec = estimates["_reconstruction"]
+      for j in range(rec.shape[-1]):
+        rows.append(norm(rec[:k, ..., j:j + 1]))
+        labels.append(f"Est. mixture {j + 1}" if rec.shape[-1] > 1 else
+                      "Est. mixture")
+    for m in ("blind", "naive", "ica", "pgd_known"):
+      if m in estimates:
+        for i in range(x.shape[1]):
+          rows.append(estimates[m][:k, i])
+          labels.append(f"{LABELS[m]}\nsource {i + 1}" +
+                        (fmt(m) if i == 0 else ""))
+    xt = norm(x)
+    for i in range(x.shape[1]):
+      rows.append(xt[:k, i])
+      labels.append(f"Ground truth\nsource {i + 1}")
+  viz.save_rows(path, rows, labels, title=config.title)
