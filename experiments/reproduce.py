@@ -13,7 +13,6 @@ WORKDIR/results.md, the table for the README.
 """
 import argparse
 import importlib.util
-import json
 import pathlib
 import sys
 
