@@ -69,6 +69,7 @@ class ExperimentConfig:
   background: float = -1.0          # the images' background value
   seed: int = 0
   show: int = 8                     # observations in the figure
+  classify: bool = False            # read digits with the shipped classifier
 
   def replace(self, **kw) -> "ExperimentConfig":
     return dataclasses.replace(self, **kw)
@@ -149,8 +150,37 @@ def score(est, true, separation: bool) -> dict:
 
 
 def _key(config: ExperimentConfig) -> str:
-  return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True,
+  """Identifies the methods' results (scoring-only fields excluded)."""
+  d = config.to_dict()
+  d.pop("classify")
+  return hashlib.sha256(json.dumps(d, sort_keys=True,
                                    default=str).encode()).hexdigest()[:16]
+
+
+def digit_labels(config: ExperimentConfig):
+  """True labels ``[N, S]`` of the simulated sources (mnist5k only)."""
+  d, t = config.data, config.task
+  if d.source != "mnist5k":
+    return None
+  labels = data_lib.mnist5k_labels(d.split)
+  return labels[d.offset:d.offset + d.n * t.num_sources].reshape(
+      d.n, t.num_sources)
+
+
+def classify_all(config, x, estimates) -> dict:
+  """Accuracy of the shipped digit classifier on the clean sources and on
+  each method's (matched) recoveries."""
+  from blindinv_jax import classifier
+  labels = digit_labels(config)
+  if labels is None or tuple(x.shape[-3:]) != (28, 28, 1):
+    return {"skipped": "the classifier reads 28x28 mnist5k digits"}
+  params, meta = classifier.load()
+  out = {"clean": classifier.accuracy(params, x, labels),
+         "classifier_test_accuracy": meta.get("test_accuracy")}
+  for m, est in estimates.items():
+    if not m.startswith("_"):
+      out[m] = classifier.accuracy(params, est, labels)
+  return out
 
 
 # ----------------------------------------------------------------- methods
@@ -268,6 +298,12 @@ def run_experiment(config: ExperimentConfig, workdir, *,
     if "effective_kernel" in extras:
       np.save(workdir / "effective_kernel.npy", extras["effective_kernel"])
     results["methods"][method] = entry
+  if config.classify:
+    acc = classify_all(config, x, estimates)
+    results["classifier_accuracy"] = acc
+    for m, a in acc.items():
+      if m in results["methods"]:
+        results["methods"][m]["accuracy"] = a
   (workdir / "metrics.json").write_text(json.dumps(results, indent=1))
   make_figure(config, x, y, estimates, results, workdir / "figure.png")
   return results

@@ -16,6 +16,6 @@ def get_config() -> E.ExperimentConfig:
       title="Blind deblurring, MNIST (9x9 Gaussian, sigma 2)",
       data=E.DataSpec(source="mnist5k", split="test", n=50),
       task=E.TaskSpec(kind="blur", kernel_size=9, sigma=2.0),
-      prior="mnist", surrogate="conv", solver=solver.TUNED,
+      prior="mnist", classify=True, surrogate="conv", solver=solver.TUNED,
       methods=("blind", "pgd", "pgd_known", "wiener"),
       wiener_balance=1e-8)  # best of 1e-8..1e-4 on 50 val digits (noise-free)

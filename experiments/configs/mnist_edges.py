@@ -17,5 +17,5 @@ def get_config() -> E.ExperimentConfig:
       title="Blind edge-map inversion, MNIST (Sobel)",
       data=E.DataSpec(source="mnist5k", split="test", n=50),
       task=E.TaskSpec(kind="edges"),
-      prior="mnist", surrogate="conv", solver=solver.TUNED,
+      prior="mnist", classify=True, surrogate="conv", solver=solver.TUNED,
       methods=("blind", "pgd", "pgd_known"))

@@ -19,5 +19,5 @@ def get_config() -> E.ExperimentConfig:
       data=E.DataSpec(source="mnist5k", split="test", n=25),
       task=E.TaskSpec(kind="mix", num_sources=3, num_mixtures=4,
                       mixing_seed=0),
-      prior="mnist", surrogate="mixing", solver=solver.TUNED,
+      prior="mnist", classify=True, surrogate="mixing", solver=solver.TUNED,
       methods=("blind", "naive", "ica", "pgd_known"))
