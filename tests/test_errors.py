@@ -12,7 +12,8 @@ import warnings
 import numpy as np
 import pytest
 
-from blindinv_jax import checkpoint, cli, data, prior as prior_lib, solver
+from blindinv_jax import (baselines, checkpoint, cli, data, prior as prior_lib,
+                          solver)
 
 DOC = pathlib.Path(__file__).parent.parent / "docs" / "errors.md"
 Y = np.zeros((2, 8, 8, 1), np.float32)       # valid for the TINY 8x8 prior
@@ -95,6 +96,20 @@ CASES = [
     ("SolverConfig", "alpha=-1", _cfg(alpha=-1.0)),
     ("SolverConfig", "loss='l3'", _cfg(loss="l3")),
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
+    ("baselines.pgd", "no forward model with num_sources=2",
+     lambda ctx: baselines.pgd(Y, ctx["prior"], num_sources=2)),
+    ("baselines.pgd", "forward='blur' (not a function)",
+     lambda ctx: baselines.pgd(Y, ctx["prior"], forward="blur")),
+    ("baselines.pgd", "observations of rank 3", lambda ctx: baselines.pgd(
+        Y[..., 0], ctx["prior"])),
+    ("baselines.wiener_deconvolution", "a 1-D kernel",
+     lambda ctx: baselines.wiener_deconvolution(Y, np.ones(3))),
+    ("baselines.wiener_deconvolution", "balance=-1",
+     lambda ctx: baselines.wiener_deconvolution(Y, np.ones((3, 3)), -1.0)),
+    ("baselines.ica", "observations of rank 3",
+     lambda ctx: baselines.ica(Y[..., 0], 2)),
+    ("baselines.naive_additive", "num_sources=0",
+     lambda ctx: baselines.naive_additive(Y, ctx["prior"], 0)),
     ("load_images", "source='cifar'",
      lambda ctx: data.load_images("cifar")),
     ("load_images", "split='validation' for mnist5k",
@@ -188,7 +203,8 @@ def ctx(tiny_run, tmp_path):
 
 def test_errors_table_is_current(ctx, capsys):
   rows = []
-  before = solver.outer_step._cache_size()
+  jitted = (solver.outer_step, solver.init_state, baselines.pgd_chunk)
+  before = [f._cache_size() for f in jitted]
   for entry, desc, fn in CASES:
     capsys.readouterr()
     if entry.startswith("blindinv"):
@@ -203,8 +219,8 @@ def test_errors_table_is_current(ctx, capsys):
       fn(ctx)
     rows.append((entry, desc, type(info.value).__name__,
                  _message(info.value, ctx)))
-  # Nothing above reached the solver's jitted step.
-  assert solver.outer_step._cache_size() == before
+  # Nothing above reached a jitted solver or baseline step.
+  assert [f._cache_size() for f in jitted] == before
   for entry, desc, fn in WARNINGS:
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always")
