@@ -49,6 +49,11 @@ class SolverConfig:
     loss: data loss, ``"l1"`` (the paper's) or ``"l2"`` (squared error).
     clip: latents are projected to ``[-clip, clip]`` after every step.
     restarts: R independent initialisations solved together.
+    batch_size: ``None`` (all observations at once, the paper's) or B: each
+      outer step is then an epoch over shuffled minibatches of B
+      observations, each doing the T1 surrogate steps on its batch and the T2
+      latent steps on its batch's latents. Memory grows with B, not N; with
+      ``B >= N`` it is the full-batch solver.
     unroll: how the inner loops are lowered: ``None`` picks the fastest
       measured lowering for the backend (:func:`default_unroll`), ``"full"``
       unrolls them completely (no loop left), an int ``k`` unrolls ``k``
@@ -64,6 +69,7 @@ class SolverConfig:
   loss: str = "l1"
   clip: float = 1.0
   restarts: int = 1
+  batch_size: Optional[int] = None
   unroll: Union[None, int, str] = None
 
   def replace(self, **kw) -> "SolverConfig":
@@ -77,6 +83,8 @@ class SolverConfig:
       if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
         raise ValueError(f"SolverConfig.{f} must be a positive number, got "
                          f"{v!r}.")
+    if self.batch_size is not None:
+      check_positive_int("SolverConfig.batch_size", self.batch_size)
     if self.latent_lr_end is not None and not (
         isinstance(self.latent_lr_end, (int, float)) and
         np.isfinite(self.latent_lr_end) and self.latent_lr_end > 0):
@@ -201,26 +209,36 @@ def stack_sources(x: jax.Array) -> jax.Array:
   return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
 
 
-def data_loss(y_est: jax.Array, y: jax.Array, kind: str) -> jax.Array:
-  """Sum over observations of the L1 (or squared L2) error."""
+def data_loss(y_est: jax.Array, y: jax.Array, kind: str,
+              weights: Optional[jax.Array] = None) -> jax.Array:
+  """Sum over observations of the L1 (or squared L2) error; ``weights [N]``
+  (0 or 1) leave out padding observations of a minibatch."""
   d = y_est - y
-  return jnp.sum(jnp.abs(d)) if kind == "l1" else jnp.sum(d * d)
+  e = jnp.abs(d) if kind == "l1" else d * d
+  if weights is None:
+    return jnp.sum(e)
+  return jnp.sum(jnp.sum(e, axis=tuple(range(1, e.ndim))) * weights)
 
 
-def perceptual_loss(prior: GANPrior, x: jax.Array) -> jax.Array:
+def perceptual_loss(prior: GANPrior, x: jax.Array,
+                    weights: Optional[jax.Array] = None) -> jax.Array:
   """``sum log(1 - D(x))`` over all sources, as ``-softplus(logit)``."""
-  return jnp.sum(-jax.nn.softplus(prior.discriminate(x)))
+  per = -jax.nn.softplus(prior.discriminate(x))           # [N, S]
+  if weights is None:
+    return jnp.sum(per)
+  return jnp.sum(per * weights[:, None])
 
 
 def surrogate_phase(params, opt, x_stacked, y, surrogate: nn.Module,
-                    config: SolverConfig, unroll):
+                    config: SolverConfig, unroll, weights=None):
   """T1 Adam steps on one surrogate; sources fixed (``x_stacked`` computed once).
 
-  x_stacked: ``[N, H, W, S*C]``; y: ``[N, H, W, C_obs]``.
-  Returns ``(params, opt, final data loss)``.
+  x_stacked: ``[N, H, W, S*C]``; y: ``[N, H, W, C_obs]``; weights: ``[N]``
+  or None. Returns ``(params, opt, final data loss)``.
   """
   tx = surrogate_optimizer(config)
-  loss_fn = lambda p: data_loss(surrogate.apply(p, x_stacked), y, config.loss)
+  loss_fn = lambda p: data_loss(surrogate.apply(p, x_stacked), y, config.loss,
+                                weights)
 
   def body(_, carry):
     params, opt = carry
@@ -234,7 +252,7 @@ def surrogate_phase(params, opt, x_stacked, y, surrogate: nn.Module,
 
 
 def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
-                 config: SolverConfig, unroll):
+                 config: SolverConfig, unroll, weights=None):
   """T2 projected Adam steps on the latents z ``[N, S, L]`` of one restart.
 
   Returns ``(z, opt, (data loss, perceptual loss) at the final z)``.
@@ -243,8 +261,10 @@ def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
 
   def losses(z):
     x = prior.generate(z)                                 # [N, S, H, W, C]
-    dl = data_loss(surrogate.apply(params, stack_sources(x)), y, config.loss)
-    per = perceptual_loss(prior, x) if config.alpha > 0 else jnp.zeros(())
+    dl = data_loss(surrogate.apply(params, stack_sources(x)), y, config.loss,
+                   weights)
+    per = (perceptual_loss(prior, x, weights) if config.alpha > 0
+           else jnp.zeros(()))
     return dl + config.alpha * per, (dl, per)
 
   def body(_, carry):
@@ -289,11 +309,16 @@ def outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
 
   z, params, s_opt, z_opt, (s_loss, dl, per) = jax.vmap(one_restart)(
       state.z, state.surrogate_params, state.surrogate_opt, state.latent_opt)
+  return _finish_step(state, (z, params, s_opt, z_opt), (s_loss, dl, per),
+                      n_pix)
+
+
+def _finish_step(state: SolverState, taken, losses, n_pix):
+  """Metrics, and the numerical-safety rule: a step whose losses or state
+  are not finite is not taken; the state stays at the last finite one."""
+  s_loss, dl, per = losses
   metrics = {"surrogate_loss": s_loss / n_pix, "latent_loss": dl / n_pix,
              "perceptual": per / (state.z.shape[1] * state.z.shape[2])}
-  # Numerical safety: a step whose losses or state are not finite is not
-  # taken; the state stays at the last finite one and `finite` says so.
-  taken = (z, params, s_opt, z_opt)
   finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in
                               jax.tree_util.tree_leaves((metrics, taken))]))
   kept = (state.z, state.surrogate_params, state.surrogate_opt,
@@ -304,6 +329,84 @@ def outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
                     latent_opt=z_opt, step=state.step + finite.astype(
                         state.step.dtype), key=state.key)
   return new, {**metrics, "finite": finite}
+
+
+def minibatch_plan(key: jax.Array, step: jax.Array, n: int, batch_size: int):
+  """Shuffled minibatches for one epoch: ``(idx [nb, B], valid [nb, B])``.
+
+  The last batch is topped up with observations of the first batches,
+  marked invalid (weight 0, never written back).
+  """
+  nb = -(-n // batch_size)
+  perm = jax.random.permutation(jax.random.fold_in(
+      jax.random.fold_in(key, 1), step), n)
+  pad = nb * batch_size - n
+  idx = jnp.concatenate([perm, perm[:pad]]).reshape(nb, batch_size)
+  valid = (jnp.arange(nb * batch_size) < n).reshape(nb, batch_size)
+  return idx, valid.astype(jnp.float32)
+
+
+@partial(jax.jit, static_argnames=("surrogate", "config"),
+         donate_argnames=("state",))
+def minibatch_outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
+                         surrogate: nn.Module, config: SolverConfig):
+  """One outer step in minibatch mode: an epoch over shuffled minibatches.
+
+  For each minibatch of ``config.batch_size`` observations (a
+  ``lax.fori_loop``): the T1 surrogate steps on the batch, with its
+  ``G(z*)`` computed once, then the T2 latent steps on the batch's latents.
+  Latents and their Adam moments for all N live in one array; a batch's rows
+  are gathered, updated and scattered back, and the optimiser's step count
+  restarts from the epoch's value for every batch, so each latent sees the
+  same Adam steps as in the full-batch solver. Memory grows with the batch
+  size, not with N. Same return value as :func:`outer_step`; the losses are
+  sums over the epoch's batches (end of each batch's phases).
+  """
+  unroll = _resolve_unroll(config)
+  n = y.shape[0]
+  idx, valid = minibatch_plan(state.key, state.step, n, config.batch_size)
+  zshape = state.z.shape[1:]
+
+  def one_restart(z, params, s_opt, z_opt):
+    def gather(opt, ids):
+      return jax.tree_util.tree_map(
+          lambda a: a[ids] if a.shape == zshape else a, opt)
+
+    def body(i, carry):
+      z, params, s_opt, z_opt_all, z_opt_out, s_acc, dl_acc, per_acc = carry
+      ids, w = idx[i], valid[i]
+      yb, zb = y[ids], z[ids]
+      x_stacked = stack_sources(prior.generate(zb))
+      params, s_opt, s_loss = surrogate_phase(params, s_opt, x_stacked, yb,
+                                              surrogate, config, unroll, w)
+      zb_new, optb, (dl, per) = latent_phase(zb, gather(z_opt_all, ids),
+                                             params, yb, prior, surrogate,
+                                             config, unroll, w)
+      keep = w[:, None, None] > 0
+      z = z.at[ids].set(jnp.where(keep, zb_new, zb))
+      z_opt_all = jax.tree_util.tree_map(
+          lambda full, new: full.at[ids].set(jnp.where(keep, new, full[ids]))
+          if full.shape == zshape else full, z_opt_all, optb)
+      z_opt_out = jax.tree_util.tree_map(
+          lambda full, new: full if full.shape == zshape else new, z_opt_out,
+          optb)
+      return (z, params, s_opt, z_opt_all, z_opt_out, s_acc + s_loss,
+              dl_acc + dl, per_acc + per)
+
+    zero = jnp.zeros((), jnp.float32)
+    z, params, s_opt, z_opt_all, z_opt_out, s_loss, dl, per = \
+        jax.lax.fori_loop(0, idx.shape[0], body,
+                          (z, params, s_opt, z_opt, z_opt, zero, zero, zero))
+    # Per-latent moments from the scatters, shared leaves (step counts) from
+    # the last batch (every batch ends at the same count).
+    z_opt = jax.tree_util.tree_map(
+        lambda full, out: full if full.shape == zshape else out, z_opt_all,
+        z_opt_out)
+    return z, params, s_opt, z_opt, (s_loss, dl, per)
+
+  z, params, s_opt, z_opt, losses = jax.vmap(one_restart)(
+      state.z, state.surrogate_params, state.surrogate_opt, state.latent_opt)
+  return _finish_step(state, (z, params, s_opt, z_opt), losses, y.size)
 
 
 @partial(jax.jit, static_argnames=("surrogate", "config", "num_sources"))
@@ -487,12 +590,46 @@ def _load_solve(path, template: SolverState, identity):
   return state, history
 
 
+def shard(mesh, y: jax.Array, state: SolverState):
+  """Places y ``[N, ...]`` and the latents ``[R, N, ...]`` (with their Adam
+  moments) along the mesh's ``"data"`` axis; everything else replicated.
+
+  The solver relies on XLA's sharding propagation (GSPMD), so the mesh is
+  used with ``AxisType.Auto`` axes whatever axis types it was made with
+  (``jax.make_mesh`` makes explicit ones by default).
+  """
+  from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+  if "data" not in mesh.axis_names:
+    raise ValueError(f"mesh needs an axis named 'data' to shard the "
+                     f"observations over; it has {mesh.axis_names}.")
+  mesh = Mesh(mesh.devices, mesh.axis_names,
+              axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+  size = mesh.shape["data"]
+  if y.shape[0] % size:
+    raise ValueError(f"N = {y.shape[0]} observations do not split evenly over "
+                     f"the mesh's {size} 'data' devices; use a multiple of "
+                     f"{size}.")
+  rep = NamedSharding(mesh, P())
+  y = jax.device_put(y, NamedSharding(mesh, P("data")))
+  z_sh = NamedSharding(mesh, P(None, "data"))
+  zshape = state.z.shape
+  place = lambda a: jax.device_put(a, z_sh if a.shape == zshape else rep)
+  return y, state.replace(
+      z=place(state.z),
+      latent_opt=jax.tree_util.tree_map(place, state.latent_opt),
+      surrogate_params=jax.device_put(state.surrogate_params, rep),
+      surrogate_opt=jax.device_put(state.surrogate_opt, rep),
+      step=jax.device_put(state.step, rep),
+      key=jax.device_put(state.key, rep))
+
+
 def solve(y, prior: GANPrior, *, num_sources: int = 1,
           surrogate: Union[str, nn.Module] = "conv",
           config: SolverConfig = SolverConfig(),
           key: Optional[jax.Array] = None,
           callback: Optional[Callable[[int, dict], None]] = None,
-          checkpoint_dir=None, checkpoint_every: int = 10) -> SolveResult:
+          checkpoint_dir=None, checkpoint_every: int = 10,
+          mesh=None) -> SolveResult:
   """Blindly recovers sources and a surrogate of F from observations.
 
   Args:
@@ -513,6 +650,11 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
       observations, prior, key, sources, surrogate or config; only
       ``outer_steps`` may grow) is refused.
     checkpoint_every: outer steps between checkpoints.
+    mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: observations and
+      latents (and their Adam moments) are sharded over it, the surrogate
+      parameters replicated, and XLA reduces the surrogate's gradient across
+      devices (GSPMD). N must be a multiple of the axis size. Works the same
+      across hosts after ``jax.distributed.initialize()``.
 
   Returns:
     A :class:`SolveResult`. If a loss or the state becomes NaN/Inf, the solve
@@ -528,6 +670,9 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
   warn_if_out_of_range(y)
   key = jax.random.key(0) if key is None else key
   y_host = y
+  step_fn = outer_step
+  if config.batch_size is not None and config.batch_size < y.shape[0]:
+    step_fn = minibatch_outer_step
   y = jnp.asarray(y)
   state = init_state(key, y, prior, module, config, num_sources)
   history = []
@@ -538,9 +683,11 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
     identity = _solve_identity(y_host, prior, module, config, num_sources, key)
     if ckpt.exists():
       state, history = _load_solve(ckpt, state, identity)
+  if mesh is not None:
+    y, state = shard(mesh, y, state)
   message = ""
   for t in range(int(state.step), config.outer_steps):
-    state, metrics = outer_step(state, y, prior, module, config)
+    state, metrics = step_fn(state, y, prior, module, config)
     metrics = jax.device_get(metrics)
     if not metrics.pop("finite"):
       bad = [k.replace("_", " ") for k in ("surrogate_loss", "latent_loss",
