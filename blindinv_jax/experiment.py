@@ -153,6 +153,11 @@ def _key(config: ExperimentConfig) -> str:
   """Identifies the methods' results (scoring-only fields excluded)."""
   d = config.to_dict()
   d.pop("classify")
+  # Solver options added later count only when set, so results saved
+  # before they existed stay valid.
+  for f in ("batch_size",):
+    if d["solver"].get(f) is None:
+      d["solver"].pop(f, None)
   return hashlib.sha256(json.dumps(d, sort_keys=True,
                                    default=str).encode()).hexdigest()[:16]
 
