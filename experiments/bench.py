@@ -84,8 +84,6 @@ def jax_impls(y, prior, cfg):
     impls[f"jax_{name}"] = (compile_s, flops, step)
 
   # A naive port: Python loops over jitted single inner steps.
-  s_tx = solver.surrogate_optimizer(cfg)
-  z_tx = solver.latent_optimizer(cfg)
   one = cfg.replace(surrogate_steps=1, latent_steps=1, unroll=1)
 
   @jax.jit
