@@ -48,9 +48,7 @@ def save_rows(path, rows: Sequence, labels: Sequence[str], title: str = ""):
 
   rows: list of arrays [n, H, W, C] in [-1, 1], all with the same n.
   """
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = _pyplot()
   n = max(len(r) for r in rows)
   fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.6,
                                                    1.15 * len(rows) + 0.4),
@@ -68,13 +66,25 @@ def save_rows(path, rows: Sequence, labels: Sequence[str], title: str = ""):
                   vmin=0, vmax=255)
       if j == 0:
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+  return _finish(fig, path, title)
+
+
+def _pyplot():
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
+
+
+def _finish(fig, path, title: str):
+  """Title, layout, write the PNG (folders created), close the figure."""
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _pyplot().close(fig)
   return path
 
 
@@ -85,9 +95,7 @@ def save_kernels(path, kernels: Sequence, labels: Sequence[str],
   Each kernel gets its own symmetric colour scale, since a blind estimate is
   only defined up to scale.
   """
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = _pyplot()
   fig, axes = plt.subplots(1, len(kernels), figsize=(2.4 * len(kernels), 2.6),
                            squeeze=False)
   for ax, k, label in zip(axes[0], kernels, labels):
@@ -98,11 +106,4 @@ def save_kernels(path, kernels: Sequence, labels: Sequence[str],
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-  if title:
-    fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _finish(fig, path, title)

@@ -1,4 +1,7 @@
 """Shared fixtures: a TINY prior trained for a few steps, once per session."""
+import importlib.util
+import pathlib
+
 import pytest
 
 from blindinv_jax import prior as prior_lib
@@ -15,3 +18,15 @@ def tiny_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("tiny_run")
   prior = prior_lib.train_prior(TINY_TRAIN, workdir, progress=False)
   return workdir, prior
+
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+def load_experiment_module(name: str):
+  """Imports ``experiments/<name>.py`` (not a package) as a module."""
+  spec = importlib.util.spec_from_file_location(
+      name, ROOT / "experiments" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

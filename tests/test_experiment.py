@@ -1,6 +1,5 @@
 """Every experiment config builds and runs end to end (TINY prior, 2 steps)."""
 import dataclasses
-import importlib.util
 import json
 import pathlib
 
@@ -12,6 +11,7 @@ from blindinv_jax import experiment as E
 from blindinv_jax import solver
 from blindinv_jax.models import dcgan
 from blindinv_jax.prior import GANPrior
+from conftest import load_experiment_module
 
 ROOT = pathlib.Path(__file__).parent.parent
 QUICK = solver.SolverConfig(outer_steps=2, surrogate_steps=2, latent_steps=2,
@@ -19,11 +19,7 @@ QUICK = solver.SolverConfig(outer_steps=2, surrogate_steps=2, latent_steps=2,
 
 
 def _reproduce():
-  spec = importlib.util.spec_from_file_location(
-      "reproduce", ROOT / "experiments" / "reproduce.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment_module("reproduce")
 
 
 def _quick(cfg, n=2, **data):

@@ -1,7 +1,4 @@
 """The PyTorch reference computes what the JAX solver computes (torch extra)."""
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,17 +8,12 @@ torch = pytest.importorskip("torch")
 
 from blindinv_jax import operators as ops, solver  # noqa: E402
 from blindinv_jax.prior import load_prior  # noqa: E402
-
-ROOT = pathlib.Path(__file__).parent.parent
+from conftest import load_experiment_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ref():
-  spec = importlib.util.spec_from_file_location(
-      "torch_reference", ROOT / "experiments" / "torch_reference.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment_module("torch_reference")
 
 
 @pytest.fixture(scope="module")
