@@ -56,24 +56,29 @@ def apply_overrides(cfg: E.ExperimentConfig, args) -> E.ExperimentConfig:
 
 def results_table(all_results) -> str:
   """Markdown: one row per task and method."""
-  lines = ["| task | method | PSNR (dB) | SSIM | kernel error | seconds |",
-           "|---|---|---|---|---|---|"]
+  lines = ["| task | method | PSNR (dB) | SSIM | kernel error | digits read "
+           "| seconds |", "|---|---|---|---|---|---|---|"]
   for r in all_results:
+    acc = r.get("classifier_accuracy", {})
+    pct = lambda a: "" if a is None else f"{100 * a:.0f}%"
+    if "clean" in acc:
+      lines.append(f"| {r['title']} | clean digits | | | | "
+                   f"{pct(acc['clean'])} | |")
     if "observation" in r:
       o = r["observation"]
       lines.append(f"| {r['title']} | observation | {o['psnr'][0]:.2f} ± "
                    f"{o['psnr'][1]:.2f} | {o['ssim'][0]:.3f} ± "
-                   f"{o['ssim'][1]:.3f} | | |")
+                   f"{o['ssim'][1]:.3f} | | | |")
     for m, e in r["methods"].items():
       if "not_applicable" in e:
-        lines.append(f"| {r['title']} | {E.LABELS[m]} | n/a | n/a | | |")
+        lines.append(f"| {r['title']} | {E.LABELS[m]} | n/a | n/a | | | |")
         continue
       ke = e.get("kernel_error")
       ke = "" if ke is None else f"{ke['error']:.3f}"
       lines.append(
           f"| {r['title']} | {E.LABELS[m]} | {e['psnr'][0]:.2f} ± "
           f"{e['psnr'][1]:.2f} | {e['ssim'][0]:.3f} ± {e['ssim'][1]:.3f} | "
-          f"{ke} | {e['seconds']:.0f} |")
+          f"{ke} | {pct(e.get('accuracy'))} | {e['seconds']:.0f} |")
   return "\n".join(lines) + "\n"
 
 

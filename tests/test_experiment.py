@@ -97,12 +97,15 @@ def test_celeba_config_runs_on_mock_data(name, tmp_path):
 def test_results_table_and_bad_configs():
   rep = _reproduce()
   row = {"title": "t", "observation": {"psnr": [1, 0], "ssim": [0.1, 0]},
+         "classifier_accuracy": {"clean": 0.98, "blind": 0.9},
          "methods": {"blind": {"psnr": [2, 1], "ssim": [0.5, 0.1],
-                               "seconds": 3, "kernel_error": {"error": 0.1}},
+                               "seconds": 3, "kernel_error": {"error": 0.1},
+                               "accuracy": 0.9},
                      "ica": {"not_applicable": "x", "seconds": 0}}}
   table = rep.results_table([row])
-  assert "| t | Recovered (blind) | 2.00 ± 1.00 | 0.500 ± 0.100 | 0.100 | 3 |" \
-      in table and "| t | ICA | n/a |" in table
+  assert ("| t | Recovered (blind) | 2.00 ± 1.00 | 0.500 ± 0.100 | 0.100 | "
+          "90% | 3 |") in table and "| t | ICA | n/a |" in table
+  assert "| t | clean digits | | | | 98% | |" in table
   base = E.ExperimentConfig(name="x", title="x")
   with pytest.raises(ValueError, match="unknown method"):
     base.replace(methods=("blind", "magic")).validate()
