@@ -132,6 +132,16 @@ def simulate(config: ExperimentConfig, image_shape):
   return x, y, forward, info
 
 
+def blurred_digits(task: str, split: str, n: int):
+  """``(x [n, 28, 28, 1], y, kernel)``: the first n mnist5k digits of
+  ``split`` and their 9x9 sigma-2 blur (``task="blur"``) or Sobel edge map
+  (``"sobel"``/``"edges"``), as the evidence and tuning scripts use them."""
+  kind = "blur" if task == "blur" else "edges"
+  forward, info = forward_model(TaskSpec(kind=kind))
+  x = jnp.asarray(data_lib.load_images("mnist5k", split, limit=n))
+  return x, forward(x[:, None]), info["kernel"]
+
+
 # --------------------------------------------------------------- scoring
 
 def score(est, true, separation: bool) -> dict:

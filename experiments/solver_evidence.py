@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import data, metrics, operators as ops, solver, viz
+from blindinv_jax import metrics, solver, viz
 from blindinv_jax.models.surrogates import effective_kernel
+from blindinv_jax.experiment import blurred_digits
 from blindinv_jax.prior import load_prior
 
 
@@ -39,10 +40,7 @@ def main(argv=None):
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   prior = load_prior("mnist")
-  x = jnp.asarray(data.load_images("mnist5k", "test", limit=args.n))
-  k_true = (ops.gaussian_kernel(9, 2.0) if args.task == "blur"
-            else jnp.asarray(ops.SOBEL))
-  y = ops.blur(x, k_true)
+  x, y, k_true = blurred_digits(args.task, "test", args.n)
   cfg = solver.SolverConfig(outer_steps=args.outer_steps,
                             surrogate_steps=args.inner_steps,
                             latent_steps=args.inner_steps,

@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import data, metrics, operators as ops, solver
+from blindinv_jax import metrics, solver
+from blindinv_jax.experiment import blurred_digits
 from blindinv_jax.prior import load_prior
 
 
@@ -71,10 +72,7 @@ def main(argv=None):
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   prior = load_prior("mnist")
-  x = jnp.asarray(data.load_images("mnist5k", "val", limit=args.n))
-  k_true = (ops.gaussian_kernel(9, 2.0) if args.task == "blur"
-            else jnp.asarray(ops.SOBEL))
-  y = ops.blur(x, k_true)
+  x, y, k_true = blurred_digits(args.task, "val", args.n)
   unroll = None if args.unroll == "auto" else (
       "full" if args.unroll == "full" else int(args.unroll))
   results = {}
