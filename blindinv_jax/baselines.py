@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax.prior import GANPrior
-from blindinv_jax.solver import (SolverConfig, _resolve_unroll, data_loss,
-                                 latent_optimizer, perceptual_loss,
+from blindinv_jax.solver import (SolverConfig, _resolve_unroll,
+                                 latent_optimizer, project_latents,
                                  validate_observations, warn_if_out_of_range)
 from blindinv_jax.utils import check_positive_int
 
@@ -51,25 +51,12 @@ def pgd_chunk(z, opt, y, prior: GANPrior, forward: Forward,
 
   z: ``[R, N, S, L]``. Returns ``(z, opt, data loss [R])``.
   """
-  tx = latent_optimizer(config)
   unroll = _resolve_unroll(config)
 
-  def losses(z1):
-    x = prior.generate(z1)
-    dl = data_loss(forward(x), y, config.loss)
-    per = perceptual_loss(prior, x) if config.alpha > 0 else jnp.zeros(())
-    return dl + config.alpha * per, dl
-
   def one_restart(z1, opt1):
-    def body(_, carry):
-      z1, opt1 = carry
-      g = jax.grad(lambda v: losses(v)[0])(z1)
-      upd, opt1 = tx.update(g, opt1, z1)
-      z1 = jnp.clip(z1 + upd, -config.clip, config.clip)
-      return z1, opt1
-    z1, opt1 = jax.lax.fori_loop(0, config.latent_steps, body, (z1, opt1),
-                                 unroll=unroll)
-    return z1, opt1, losses(z1)[1]
+    z1, opt1, (dl, _) = project_latents(z1, opt1, forward, y, prior, config,
+                                        unroll)
+    return z1, opt1, dl
 
   return jax.vmap(one_restart)(z, opt)
 

@@ -251,18 +251,21 @@ def surrogate_phase(params, opt, x_stacked, y, surrogate: nn.Module,
   return params, opt, loss_fn(params)
 
 
-def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
-                 config: SolverConfig, unroll, weights=None):
-  """T2 projected Adam steps on the latents z ``[N, S, L]`` of one restart.
+def project_latents(z, opt, forward, y, prior: GANPrior,
+                    config: SolverConfig, unroll, weights=None):
+  """T2 projected Adam steps on latents z ``[N, S, L]`` minimising
+  ``data_loss(forward(G(z)), y) + alpha * perceptual_loss(G(z))``, each
+  followed by the clip to ``[-clip, clip]``.
 
+  forward: sources ``[N, S, H, W, C]`` -> observations ``[N, H, W, C_obs]``
+  (the surrogate in the solver, a known F in the PGD baselines).
   Returns ``(z, opt, (data loss, perceptual loss) at the final z)``.
   """
   tx = latent_optimizer(config)
 
   def losses(z):
     x = prior.generate(z)                                 # [N, S, H, W, C]
-    dl = data_loss(surrogate.apply(params, stack_sources(x)), y, config.loss,
-                   weights)
+    dl = data_loss(forward(x), y, config.loss, weights)
     per = (perceptual_loss(prior, x, weights) if config.alpha > 0
            else jnp.zeros(()))
     return dl + config.alpha * per, (dl, per)
@@ -277,6 +280,17 @@ def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
   z, opt = jax.lax.fori_loop(0, config.latent_steps, body, (z, opt),
                              unroll=unroll)
   return z, opt, losses(z)[1]
+
+
+def latent_phase(z, opt, params, y, prior: GANPrior, surrogate: nn.Module,
+                 config: SolverConfig, unroll, weights=None):
+  """T2 projected Adam steps on the latents z ``[N, S, L]`` of one restart,
+  the surrogate fixed (:func:`project_latents` through the surrogate).
+
+  Returns ``(z, opt, (data loss, perceptual loss) at the final z)``.
+  """
+  forward = lambda x: surrogate.apply(params, stack_sources(x))
+  return project_latents(z, opt, forward, y, prior, config, unroll, weights)
 
 
 def _resolve_unroll(config: SolverConfig):
