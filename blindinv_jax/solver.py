@@ -555,13 +555,21 @@ def _solve_identity(y, prior, module, config, num_sources, key) -> dict:
           "package_version": __version__}
 
 
+#: The per-restart losses an outer step reports and the history keeps.
+LOSS_KEYS = ("surrogate_loss", "latent_loss", "perceptual")
+
+
+def _stack_history(history, restarts: int) -> dict:
+  """Per-step host metrics -> ``{loss: [T, R]}`` (``[0, R]`` when empty)."""
+  return {k: np.stack([h[k] for h in history]) if history else
+          np.zeros((0, restarts), np.float32) for k in LOSS_KEYS}
+
+
 def _save_solve(path, state, history, identity):
   from blindinv_jax import checkpoint
   tree = {"state": jax.device_get(state.replace(
       key=jax.random.key_data(state.key))),
-          "history": {k: np.stack([h[k] for h in history]) if history else
-                      np.zeros((0,)) for k in ("surrogate_loss", "latent_loss",
-                                               "perceptual")}}
+          "history": _stack_history(history, state.z.shape[0])}
   checkpoint.save(path, tree, kind=SOLVE_KIND,
                   meta={"identity": identity, "step": int(state.step)})
 
@@ -704,8 +712,7 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
     state, metrics = step_fn(state, y, prior, module, config)
     metrics = jax.device_get(metrics)
     if not metrics.pop("finite"):
-      bad = [k.replace("_", " ") for k in ("surrogate_loss", "latent_loss",
-                                            "perceptual")
+      bad = [k.replace("_", " ") for k in LOSS_KEYS
              if not np.all(np.isfinite(metrics[k]))] or ["the state"]
       message = (f"stopped at outer step {t + 1} of {config.outer_steps}: "
                  f"{' and '.join(bad)} became NaN or Inf; returning the "
@@ -719,10 +726,8 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
     if ckpt is not None and ((t + 1) % checkpoint_every == 0 or
                              t + 1 == config.outer_steps):
       _save_solve(ckpt, state, history, identity)
-  r = config.restarts
-  history = {k: jnp.asarray(np.stack([h[k] for h in history]) if history else
-                            np.zeros((0, r), np.float32))
-             for k in ("surrogate_loss", "latent_loss", "perceptual")}
+  history = {k: jnp.asarray(v) for k, v in
+             _stack_history(history, config.restarts).items()}
   x, z, params, y_hat, best = finalize(state, y, prior, module)
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
