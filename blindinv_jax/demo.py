@@ -43,8 +43,8 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
         seed: int = 0, overwrite: bool = False) -> dict:
   """Runs the demo and returns its metrics."""
   import jax.numpy as jnp
-  from blindinv_jax import data, metrics, operators as ops, solver, viz
-  from blindinv_jax.models.surrogates import effective_kernel
+  from blindinv_jax import metrics, solver, viz
+  from blindinv_jax.experiment import blurred_digits, score_blind_kernel_solve
   from blindinv_jax.prior import load_prior
   from blindinv_jax.utils import check_positive_int, prepare_out, progress_callback
   if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 500:
@@ -65,13 +65,9 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   samples = prior.generate(prior.sample_latents(jax.random.key(seed), 64))
   viz.save_grid(out / "samples.png", samples, ncols=8, scale=3)
 
-  x = jnp.asarray(data.load_images("mnist5k", "test", limit=n,
-                                   image_size=(h, w)))
-  if task == "blur":
-    k_true, what = ops.gaussian_kernel(9, 2.0), "9x9 Gaussian blur, sigma 2"
-  else:
-    k_true, what = jnp.asarray(ops.SOBEL), "Sobel edge map"
-  y = ops.blur(x, k_true)
+  x, y, k_true = blurred_digits(task, "test", n, image_size=(h, w))
+  what = ("9x9 Gaussian blur, sigma 2" if task == "blur" else
+          "Sobel edge map")
   print(f"blind {task}: {n} held-out digits, {what}; the solver sees only the "
         f"observations ({config.outer_steps} outer steps of "
         f"{config.surrogate_steps}+{config.latent_steps}, latent lr "
@@ -80,24 +76,17 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   t0 = time.perf_counter()
   res = solver.solve(y, prior, num_sources=1, surrogate="conv", config=config,
                      key=jax.random.key(seed), callback=callback)
-  rec = jax.block_until_ready(res.sources[:, 0])
+  jax.block_until_ready(res.sources)
   close()
   seconds = time.perf_counter() - t0
 
-  y_view = jnp.clip(y, -1, 1)
-  p_obs, p_rec = metrics.psnr(y_view, x), metrics.psnr(rec, x)
-  s_obs, s_rec = metrics.ssim(y_view, x), metrics.ssim(rec, x)
-  k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
-  k_err = metrics.kernel_error(k_est, np.asarray(k_true))
+  scores, rec, k_est = score_blind_kernel_solve(x, y, res, k_true)
+  k_err = scores["kernel"]
+  p_rec = metrics.psnr(rec, x)
   result = {"task": task, "n": n, "prior": prior_name,
             "prior_step": prior.meta.get("step"), "seed": seed,
             "config": dataclasses.asdict(config),
-            "seconds": round(seconds, 1),
-            "psnr_observation": metrics.summary(p_obs),
-            "psnr_recovered": metrics.summary(p_rec),
-            "ssim_observation": metrics.summary(s_obs),
-            "ssim_recovered": metrics.summary(s_rec),
-            "kernel": k_err,
+            "seconds": round(seconds, 1), **scores,
             "psnr_recovered_per_digit": np.asarray(p_rec).round(2).tolist()}
   (out / "metrics.json").write_text(json.dumps(result, indent=1))
   np.save(out / "observations.npy", np.asarray(y))
@@ -105,8 +94,8 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   np.save(out / "effective_kernel.npy", k_est)
   k = min(n, 16)
   viz.save_rows(out / "figure.png",
-                [y_view[:k], jnp.clip(res.reconstruction[:k], -1, 1), rec[:k],
-                 x[:k]],
+                [jnp.clip(y[:k], -1, 1), jnp.clip(res.reconstruction[:k], -1, 1),
+                 rec[:k], x[:k]],
                 ["observed", "estimated\ncorruption", "recovered", "original"],
                 title=f"Blind {task}: observation {result['psnr_observation'][0]:.2f}"
                 f" dB -> recovered {result['psnr_recovered'][0]:.2f} dB (n={n})")

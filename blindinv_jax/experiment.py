@@ -132,14 +132,36 @@ def simulate(config: ExperimentConfig, image_shape):
   return x, y, forward, info
 
 
-def blurred_digits(task: str, split: str, n: int):
-  """``(x [n, 28, 28, 1], y, kernel)``: the first n mnist5k digits of
-  ``split`` and their 9x9 sigma-2 blur (``task="blur"``) or Sobel edge map
-  (``"sobel"``/``"edges"``), as the evidence and tuning scripts use them."""
+def blurred_digits(task: str, split: str, n: int, image_size=None):
+  """``(x [n, H, W, 1], y, kernel)``: the first n mnist5k digits of
+  ``split`` (at ``image_size``, default 28) and their 9x9 sigma-2 blur
+  (``task="blur"``) or Sobel edge map (``"sobel"``/``"edges"``), as the
+  demo and the evidence and tuning scripts use them."""
   kind = "blur" if task == "blur" else "edges"
   forward, info = forward_model(TaskSpec(kind=kind))
-  x = jnp.asarray(data_lib.load_images("mnist5k", split, limit=n))
+  x = jnp.asarray(data_lib.load_images("mnist5k", split, limit=n,
+                                       image_size=image_size))
   return x, forward(x[:, None]), info["kernel"]
+
+
+def score_blind_kernel_solve(x, y, res, k_true) -> Tuple[dict, jax.Array,
+                                                          np.ndarray]:
+  """Scores a one-source conv-surrogate solve of ``y = F(x)``.
+
+  Returns ``(scores, recovered [N, H, W, C], effective kernel [k, k])``;
+  scores holds mean/std PSNR and SSIM of the observation (clipped to
+  ``[-1, 1]``) and of the recovery against x, and the kernel error.
+  """
+  from blindinv_jax.models.surrogates import effective_kernel
+  rec = res.sources[:, 0]
+  y_view = jnp.clip(y, -1, 1)
+  k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
+  scores = {"psnr_observation": metrics.summary(metrics.psnr(y_view, x)),
+            "psnr_recovered": metrics.summary(metrics.psnr(rec, x)),
+            "ssim_observation": metrics.summary(metrics.ssim(y_view, x)),
+            "ssim_recovered": metrics.summary(metrics.ssim(rec, x)),
+            "kernel": metrics.kernel_error(k_est, np.asarray(k_true))}
+  return scores, rec, k_est
 
 
 # --------------------------------------------------------------- scoring

@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import metrics, solver, viz
-from blindinv_jax.models.surrogates import effective_kernel
-from blindinv_jax.experiment import blurred_digits
+from blindinv_jax import solver, viz
+from blindinv_jax.experiment import blurred_digits, score_blind_kernel_solve
 from blindinv_jax.prior import load_prior
 
 
@@ -56,20 +55,9 @@ def main(argv=None):
                              f"{float(np.min(m['latent_loss'])):.4f}",
                              flush=True))
   seconds = time.perf_counter() - t0
-  rec = res.sources[:, 0]
-  p_obs = np.asarray(metrics.psnr(jnp.clip(y, -1, 1), x))
-  p_rec = np.asarray(metrics.psnr(rec, x))
-  s_obs = np.asarray(metrics.ssim(jnp.clip(y, -1, 1), x))
-  s_rec = np.asarray(metrics.ssim(rec, x))
-  k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
+  scores, rec, k_est = score_blind_kernel_solve(x, y, res, k_true)
   result = {"task": args.task, "n": args.n, "config": cfg.__dict__,
-            "seconds": round(seconds, 1),
-            "psnr_observation": metrics.summary(p_obs),
-            "psnr_recovered": metrics.summary(p_rec),
-            "ssim_observation": metrics.summary(s_obs),
-            "ssim_recovered": metrics.summary(s_rec),
-            "kernel": metrics.kernel_error(k_est, np.asarray(k_true)),
-            "log": log}
+            "seconds": round(seconds, 1), **scores, "log": log}
   (out / "metrics.json").write_text(json.dumps(result, indent=1))
   np.save(out / "effective_kernel.npy", k_est)
   np.save(out / "recovered.npy", np.asarray(rec))
@@ -78,9 +66,11 @@ def main(argv=None):
                 [jnp.clip(y[:k], -1, 1), jnp.clip(res.reconstruction[:k], -1, 1),
                  rec[:k], x[:k]],
                 ["observed", "estimated\ncorruption", "recovered", "original"],
-                title=f"{args.task}: observation {p_obs.mean():.2f} dB, "
-                f"recovered {p_rec.mean():.2f} dB, SSIM {s_obs.mean():.3f} -> "
-                f"{s_rec.mean():.3f} (n={args.n})")
+                title=f"{args.task}: observation "
+                f"{scores['psnr_observation'][0]:.2f} dB, recovered "
+                f"{scores['psnr_recovered'][0]:.2f} dB, SSIM "
+                f"{scores['ssim_observation'][0]:.3f} -> "
+                f"{scores['ssim_recovered'][0]:.3f} (n={args.n})")
   print(json.dumps({k: v for k, v in result.items() if k != "log"}, indent=1))
   return result
 
