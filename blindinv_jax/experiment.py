@@ -300,8 +300,8 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   for method in config.methods:
     path = workdir / "methods" / f"{method}.npz"
     t0 = time.perf_counter()
-    if path.exists() and str(np.load(path)["key"]) == ckey:
-      saved = np.load(path, allow_pickle=False)
+    saved = np.load(path, allow_pickle=False) if path.exists() else None
+    if saved is not None and str(saved["key"]) == ckey:
       est = saved["sources"] if saved["applicable"] else None
       extras = json.loads(str(saved["extras"]))
       extras.update({k[6:]: saved[k] for k in saved.files
