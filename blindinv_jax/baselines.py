@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax.prior import GANPrior
-from blindinv_jax.solver import (SolverConfig, _resolve_unroll,
+from blindinv_jax.solver import (SolverConfig, _resolve_unroll, map_restarts,
                                  latent_optimizer, project_latents,
                                  validate_observations, warn_if_out_of_range)
 from blindinv_jax.utils import check_positive_int
@@ -58,7 +58,7 @@ def pgd_chunk(z, opt, y, prior: GANPrior, forward: Forward,
                                         unroll)
     return z1, opt1, dl
 
-  return jax.vmap(one_restart)(z, opt)
+  return map_restarts(one_restart, z, opt)
 
 
 def pgd(y, prior: GANPrior, forward: Optional[Forward] = None, *,

@@ -187,7 +187,7 @@ def _key(config: ExperimentConfig) -> str:
   d.pop("classify")
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
-  for f in ("batch_size",):
+  for f in ("batch_size", "chunks"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
   return hashlib.sha256(json.dumps(d, sort_keys=True,

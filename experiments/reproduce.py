@@ -38,16 +38,19 @@ def apply_overrides(cfg: E.ExperimentConfig, args) -> E.ExperimentConfig:
   if args.schedule == "paper":
     cfg = cfg.replace(solver=solver.PAPER)
   s_over = {k: v for k, v in (("outer_steps", args.outer_steps),
-                              ("restarts", args.restarts)) if v is not None}
+                              ("restarts", args.restarts),
+                              ("latent_lr", args.latent_lr)) if v is not None}
   if s_over:
     cfg = cfg.replace(solver=cfg.solver.replace(**s_over))
-  d_over = {k: v for k, v in (("n", args.n), ("data_dir", args.data_dir))
-            if v is not None}
+  d_over = {k: v for k, v in (("n", args.n), ("data_dir", args.data_dir),
+                              ("split", args.split)) if v is not None}
   if d_over:
     import dataclasses
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, **d_over))
   if args.prior:
     cfg = cfg.replace(prior=args.prior)
+  if args.methods:
+    cfg = cfg.replace(methods=tuple(args.methods.split(",")))
   if args.schedule == "paper" or s_over:
     cfg = cfg.replace(name=cfg.name + ("_paper" if args.schedule == "paper"
                                        else ""))
@@ -92,6 +95,10 @@ def main(argv=None):
   ap.add_argument("--n", type=int, help="override the number of observations")
   ap.add_argument("--outer-steps", type=int, help="override T")
   ap.add_argument("--restarts", type=int, help="override the restarts")
+  ap.add_argument("--latent-lr", type=float, help="override the latent lr")
+  ap.add_argument("--split", help="override the data split: 'val' (the tail "
+                  "of mnist5k train) to tune without touching test")
+  ap.add_argument("--methods", help="comma-separated subset of the methods")
   ap.add_argument("--prior", help="override the prior (name or path)")
   ap.add_argument("--data-dir", help="tfds data dir (CelebA configs)")
   args = ap.parse_args(argv)

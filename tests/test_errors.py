@@ -96,6 +96,7 @@ CASES = [
     ("SolverConfig", "alpha=-1", _cfg(alpha=-1.0)),
     ("SolverConfig", "loss='l3'", _cfg(loss="l3")),
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
+    ("SolverConfig", "chunks=0", _cfg(chunks=0)),
     ("baselines.pgd", "no forward model with num_sources=2",
      lambda ctx: baselines.pgd(Y, ctx["prior"], num_sources=2)),
     ("baselines.pgd", "forward='blur' (not a function)",

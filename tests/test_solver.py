@@ -95,6 +95,23 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
     np.testing.assert_allclose(z_j[0], z_all[j], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_latent_gradient_in_pieces_equals_one_piece(blur_problem, batch_size):
+  prior, _, y = blur_problem
+  module = solver.make_surrogate("conv", 1)
+  base = FAST.replace(batch_size=batch_size, chunks=1)
+  step = (solver.outer_step if batch_size is None
+          else solver.minibatch_outer_step)
+  state = solver.init_state(jax.random.key(4), y, prior, module, base, 1)
+  one, m1 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
+                 base)
+  assert solver._chunk_bounds(6, 4) == [(0, 2), (2, 3), (3, 4), (4, 6)]
+  four, m4 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
+                  base.replace(chunks=4))
+  np.testing.assert_allclose(four.z, one.z, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(m4["latent_loss"], m1["latent_loss"], rtol=1e-5)
+
+
 def test_known_forward_model_latent_phase_recovers_a_prior_sample(blur_problem):
   prior, x, y = blur_problem
   module = KnownBlur(KERNEL)
@@ -135,6 +152,8 @@ def test_effective_kernel_of_a_known_surrogate():
      {"config": solver.SolverConfig(outer_steps=0)}, "outer_steps"),
     (np.zeros((2, 8, 8, 1)),
      {"config": solver.SolverConfig(unroll=True)}, "unroll"),
+    (np.zeros((2, 8, 8, 1)),
+     {"config": solver.SolverConfig(chunks=0)}, "chunks"),
     (np.zeros((2, 8, 8, 1)), {"surrogate": nn.Conv(3, (3, 3))},
      r"observations need \[1, 8, 8, 1\]"),
     (np.zeros((2, 8, 8, 1)), {"checkpoint_every": 0}, "checkpoint_every"),
