@@ -1,22 +1,26 @@
 """Speed of one outer step of Algorithm 1: JAX lowerings against PyTorch.
 
   python experiments/bench.py [--device cpu|gpu] [--n 1,10,50,200] [--repeats 5]
-      [--inner-steps 50] [--no-torch] [--out docs/bench]
+      [--inner-steps 50] [--no-torch] [--cpu-devices K] [--out docs/bench]
 
 For the shipped MNIST prior at the paper's schedule (T1 = T2 = 50, blurred
 held-out digits, conv surrogate), in ONE run, after warm-up, interleaving the
 implementations within every repeat and reporting the median:
 
-* JAX ``default``: the solver's default lowering (``SolverConfig.unroll=None``);
+* JAX ``default``: the solver's defaults (``SolverConfig.unroll=None``,
+  ``chunks=None``: on CPU full unrolling and the latent gradient in one
+  piece per core); ``chunks1``: the same in one piece;
 * JAX ``fori_loop``: ``unroll=1``; JAX ``unroll5``: ``unroll=5``;
+* JAX ``meshK`` (with ``--cpu-devices K``): the default sharded over K XLA
+  CPU devices with :func:`blindinv_jax.solver.shard`;
 * JAX ``python_loop``: a Python loop over a jitted single surrogate step and
   a jitted single latent step (what a naive port does);
 * PyTorch ``eager`` (``experiments/torch_reference.py``, same weights, same
   start) and ``torch.compile`` of its loss functions where it works.
 
 Reports seconds per outer step, each JAX/PyTorch-eager ratio, JIT compile
-time, XLA's FLOP count of the outer step (``cost_analysis`` of the fully
-unrolled program, the same arithmetic for every JAX variant) and the
+time, XLA's FLOP count of the outer step (``cost_analysis`` of the compiled,
+fully unrolled program, the same arithmetic for every JAX variant) and the
 achieved FLOP rate against this machine's measured ceiling (a 4096^2 float32
 matmul and a 3x3 convolution timed here), seconds per observation as N grows,
 and peak resident memory. Writes ``bench.json`` and ``bench.md``.
@@ -27,11 +31,26 @@ import os
 import pathlib
 import resource
 import statistics
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+
+def _cpu_devices(argv):
+  """--cpu-devices K must reach XLA before JAX starts."""
+  for i, a in enumerate(argv):
+    if a.startswith("--cpu-devices"):
+      k = a.split("=", 1)[1] if "=" in a else argv[i + 1]
+      flags = os.environ.get("XLA_FLAGS", "")
+      if "host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_force_host_platform_device_count={int(k)}")
+
+
+_cpu_devices(sys.argv[1:])
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def _timeit(fn, repeats=5):
@@ -59,29 +78,48 @@ def ceiling(repeats=5):
           "conv_gflops": round(2 * 64 * 56 * 56 * 64 * 64 * 9 / t_cv / 1e9, 1)}
 
 
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0))
+
+
 def jax_impls(y, prior, cfg):
   """name -> (compile seconds, flops, step function) for the JAX variants."""
   from blindinv_jax import solver
   module = solver.make_surrogate("conv", 1)
   state0 = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
   impls = {}
-  # FLOPs of one outer step, from the fully unrolled program (XLA's cost
-  # analysis counts a while loop's body once, not once per trip).
-  cost = solver.outer_step.lower(state0, y, prior, module,
-                                 cfg.replace(unroll="full")).cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0))
-  for name, unroll in (("default", None), ("fori_loop", 1), ("unroll5", 5)):
-    c = cfg.replace(unroll=unroll)
+  variants = [("default", {}), ("chunks1", {"chunks": 1}),
+              ("fori_loop", {"unroll": 1}), ("unroll5", {"unroll": 5})]
+  ndev = len(jax.devices())
+  if ndev > 1 and y.shape[0] % ndev == 0:
+    variants.append((f"mesh{ndev}", {"mesh": True}))
+  flops = None
+  for name, kw in variants:
+    c = cfg.replace(**{k: v for k, v in kw.items() if k != "mesh"})
+    st, yy = state0, y
+    if kw.get("mesh"):
+      mesh = jax.make_mesh((ndev,), ("data",))
+      yy, st = solver.shard(mesh, y, jax.tree_util.tree_map(jnp.copy, state0))
     t0 = time.perf_counter()
-    compiled = solver.outer_step.lower(state0, y, prior, module, c).compile()
+    compiled = solver.outer_step.lower(st, yy, prior, module, c).compile()
     compile_s = time.perf_counter() - t0
-    holder = {"state": jax.tree_util.tree_map(jnp.copy, state0)}
+    if name == "default" and solver.default_unroll() == "full":
+      # XLA's count after optimisation; a while loop's body would be counted
+      # once, not once per trip, so the count comes from an unrolled program.
+      flops = _flops(compiled)
+    holder = {"state": jax.tree_util.tree_map(jnp.copy, st)}
 
-    def step(compiled=compiled, holder=holder):
-      holder["state"], m = compiled(holder["state"], y, prior)
+    def step(compiled=compiled, holder=holder, yy=yy):
+      holder["state"], m = compiled(holder["state"], yy, prior)
       jax.block_until_ready(m["latent_loss"])
-    impls[f"jax_{name}"] = (compile_s, flops, step)
+    impls[f"jax_{name}"] = [compile_s, None, step]
+  if flops is None:
+    flops = _flops(solver.outer_step.lower(
+        state0, y, prior, module, cfg.replace(unroll="full")).compile())
+  for v in impls.values():
+    v[1] = flops
 
   # A naive port: Python loops over jitted single inner steps.
   one = cfg.replace(surrogate_steps=1, latent_steps=1, unroll=1)
@@ -111,7 +149,7 @@ def jax_impls(y, prior, cfg):
       naive["z"], naive["zo"], _ = z_step(naive["z"], naive["zo"], naive["p"])
     jax.block_until_ready(naive["z"])
   impls["jax_python_loop"] = (compile_s, flops, python_loop)
-  return impls, state0
+  return {k: tuple(v) for k, v in impls.items()}, state0
 
 
 def torch_impls(y, prior, cfg, state0, threads):
@@ -161,6 +199,9 @@ def main(argv=None):
   ap.add_argument("--inner-steps", type=int, default=50)
   ap.add_argument("--no-torch", action="store_true")
   ap.add_argument("--torch-threads", type=int, default=None)
+  ap.add_argument("--cpu-devices", type=int, default=None,
+                  help="split the host CPU into K XLA devices and add a "
+                  "variant sharded over them (solver.shard)")
   ap.add_argument("--out", default="docs/bench")
   args = ap.parse_args(argv)
   if args.device:
