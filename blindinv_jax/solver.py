@@ -55,8 +55,8 @@ class SolverConfig:
       observations, each doing the T1 surrogate steps on its batch and the T2
       latent steps on its batch's latents. Memory grows with B, not N; with
       ``B >= N`` it is the full-batch solver.
-    unroll: how the inner loops are lowered: ``None`` picks the fastest
-      measured lowering for the backend (:func:`default_unroll`), ``"full"``
+    unroll: how the inner loops are lowered: ``None`` picks the backend's
+      default (:func:`default_unroll`: a ``fori_loop``), ``"full"``
       unrolls them completely (no loop left), an int ``k`` unrolls ``k``
       steps per iteration of a ``fori_loop`` (1: a plain loop).
     chunks: the latent gradient of the N observations is computed in this
@@ -123,23 +123,24 @@ PAPER = SolverConfig()
 #: paper`` uses PAPER instead.
 TUNED = SolverConfig(outer_steps=60, latent_lr=1e-2)
 
-#: TUNED cut to 30 outer steps and lowered as a plain ``fori_loop`` (5 s to
-#: compile instead of ~50 s unrolled on CPU, which a short run does not win
-#: back): 21.2 dB on the same validation digits. ``blindinv demo`` and the
-#: quickstart notebook use it.
+#: TUNED cut to 30 outer steps, lowered as a plain ``fori_loop`` whatever
+#: the backend: 21.2 dB on the same validation digits. ``blindinv demo``
+#: and the quickstart notebook use it.
 FAST = TUNED.replace(outer_steps=30, unroll=1)
 
 
 def default_unroll() -> Union[int, str]:
-  """The inner-loop lowering for the default backend.
+  """The inner-loop lowering for the default backend: a plain ``fori_loop``.
 
-  Measured on 2 CPU cores (``experiments/bench_lowering.py``, N=50 MNIST
-  digits, T1=T2=50): fully unrolled 6.65 s per outer step after a 51 s
-  compile; ``fori_loop`` 7.86 s after 5 s; unroll 5: 8.44 s after 8 s. Over
-  the paper's T=100 full unrolling is the fastest (715 s against 791 s), so
-  CPU unrolls fully; other backends keep the loops (not yet measured there).
+  Measured on 2 CPU cores (``experiments/bench.py``, MNIST prior, T1=T2=50,
+  the latent gradient in 2 pieces; ``docs/bench/bench.md``): at N=50 the
+  fully unrolled program runs an outer step in 5.26 s after a 97 s compile,
+  the ``fori_loop`` in 6.73 s after 7 s, so over a 60-step solve both take
+  ~410 s, and the loop is the faster one at N=1 (0.22 s against 0.33 s).
+  The loop keeps compiles under 20 s; ``unroll="full"`` is faster for long
+  runs at large N. Other backends are not yet measured.
   """
-  return "full" if jax.default_backend() == "cpu" else 1
+  return 1
 
 
 def default_chunks() -> int:

@@ -8,9 +8,9 @@ held-out digits, conv surrogate), in ONE run, after warm-up, interleaving the
 implementations within every repeat and reporting the median:
 
 * JAX ``default``: the solver's defaults (``SolverConfig.unroll=None``,
-  ``chunks=None``: on CPU full unrolling and the latent gradient in one
+  ``chunks=None``: a ``fori_loop``, and on CPU the latent gradient in one
   piece per core); ``chunks1``: the same in one piece;
-* JAX ``fori_loop``: ``unroll=1``; JAX ``unroll5``: ``unroll=5``;
+* JAX ``unrolled``: ``unroll="full"``; JAX ``unroll5``: ``unroll=5``;
 * JAX ``meshK`` (with ``--cpu-devices K``): the default sharded over K XLA
   CPU devices with :func:`blindinv_jax.solver.shard`;
 * JAX ``python_loop``: a Python loop over a jitted single surrogate step and
@@ -91,7 +91,7 @@ def jax_impls(y, prior, cfg):
   state0 = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
   impls = {}
   variants = [("default", {}), ("chunks1", {"chunks": 1}),
-              ("fori_loop", {"unroll": 1}), ("unroll5", {"unroll": 5})]
+              ("unrolled", {"unroll": "full"}), ("unroll5", {"unroll": 5})]
   ndev = len(jax.devices())
   if ndev > 1 and y.shape[0] % ndev == 0:
     variants.append((f"mesh{ndev}", {"mesh": True}))
@@ -105,7 +105,8 @@ def jax_impls(y, prior, cfg):
     t0 = time.perf_counter()
     compiled = solver.outer_step.lower(st, yy, prior, module, c).compile()
     compile_s = time.perf_counter() - t0
-    if name == "default" and solver.default_unroll() == "full":
+    if c.unroll == "full" or (c.unroll is None and
+                               solver.default_unroll() == "full"):
       # XLA's count after optimisation; a while loop's body would be counted
       # once, not once per trip, so the count comes from an unrolled program.
       flops = _flops(compiled)
