@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax.prior import GANPrior
-from blindinv_jax.solver import (SolverConfig, _resolve_unroll, map_restarts,
+from blindinv_jax.solver import (TUNED, SolverConfig, _resolve_unroll,
+                                 map_restarts,
                                  latent_optimizer, project_latents,
                                  validate_observations, warn_if_out_of_range)
 from blindinv_jax.utils import check_positive_int
@@ -62,7 +63,7 @@ def pgd_chunk(z, opt, y, prior: GANPrior, forward: Forward,
 
 
 def pgd(y, prior: GANPrior, forward: Optional[Forward] = None, *,
-        num_sources: int = 1, config: SolverConfig = SolverConfig(),
+        num_sources: int = 1, config: SolverConfig = TUNED,
         key: Optional[jax.Array] = None, callback=None):
   """Projected gradient descent on the latents: ``min_z L(forward(G(z)), y)``.
 
@@ -115,7 +116,7 @@ def pgd(y, prior: GANPrior, forward: Optional[Forward] = None, *,
 
 
 def naive_additive(y, prior: GANPrior, num_sources: int, *,
-                   config: SolverConfig = SolverConfig(),
+                   config: SolverConfig = TUNED,
                    key: Optional[jax.Array] = None):
   """Separation under the naive model ``y_k = sum_i G(z_i)`` for every
   mixture k (no weights, no non-linearity). Returns :func:`pgd`'s tuple."""

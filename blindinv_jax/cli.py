@@ -92,7 +92,7 @@ def _solve(args):
   from blindinv_jax.prior import load_prior
   y = load_observations(args.observations)
   prior = load_prior(args.prior)
-  cfg = solver.SolverConfig()
+  cfg = {"tuned": solver.TUNED, "paper": solver.PAPER}[args.schedule]
   overrides = {k: v for k, v in (
       ("outer_steps", args.outer_steps), ("surrogate_steps",
                                           args.surrogate_steps),
@@ -182,11 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--sources", type=int, default=1, help="sources S per "
                  "observation")
   s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"))
-  s.add_argument("--outer-steps", type=int, help="T (default 100)")
+  s.add_argument("--schedule", choices=("tuned", "paper"), default="tuned",
+                 help="solver.TUNED (default: T=60, latent lr 1e-2) or the "
+                 "paper's (T=100, latent lr 3e-4); the options below "
+                 "override either")
+  s.add_argument("--outer-steps", type=int, help="T (tuned 60, paper 100)")
   s.add_argument("--surrogate-steps", type=int, help="T1 (default 50)")
   s.add_argument("--latent-steps", type=int, help="T2 (default 50)")
   s.add_argument("--surrogate-lr", type=float, help="default 4e-3")
-  s.add_argument("--latent-lr", type=float, help="default 3e-4")
+  s.add_argument("--latent-lr", type=float,
+                 help="tuned 1e-2, paper 3e-4")
   s.add_argument("--alpha", type=float, help="perceptual weight (1e-4)")
   s.add_argument("--restarts", type=int, help="R restarts (default 1)")
   s.add_argument("--seed", type=int, default=0)

@@ -700,7 +700,7 @@ def shard(mesh, y: jax.Array, state: SolverState):
 
 def solve(y, prior: GANPrior, *, num_sources: int = 1,
           surrogate: Union[str, nn.Module] = "conv",
-          config: SolverConfig = SolverConfig(),
+          config: SolverConfig = TUNED,
           key: Optional[jax.Array] = None,
           callback: Optional[Callable[[int, dict], None]] = None,
           checkpoint_dir=None, checkpoint_every: int = 10,
@@ -713,7 +713,8 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
     num_sources: S, sources per observation.
     surrogate: ``"conv"`` (linear 2-layer conv), ``"mixing"`` (per-pixel MLP)
       or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W, C_obs]``.
-    config: :class:`SolverConfig`.
+    config: :class:`SolverConfig` (default :data:`TUNED`; :data:`PAPER` is the
+      paper's schedule).
     key: PRNG key (default ``key(0)``). Same key, same result.
     callback: called as ``callback(step, metrics)`` after every outer step
       with host numpy metrics ``[R]``.
