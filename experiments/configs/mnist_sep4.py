@@ -7,6 +7,13 @@
 shared M ~ N(-0.5, 0.5) [3, 4]; the per-pixel MLP surrogate (Dense 16, ReLU,
 Dense 4). Baselines: ICA (FastICA over pixels), the naive additive model and
 PGD with the true mixing.
+
+Schedule: TUNED with the latent step size 3e-2, chosen on 16 observations of
+the ``val`` split (``reproduce.py ... --split val --n 16 --latent-lr L
+--restarts R --methods blind,ica``): latent lr 1e-2 gave 11.69 dB (SSIM
+0.362, 38% of digits read), 1e-2 with 4 restarts 11.98 dB (0.397, 29%),
+3e-2 12.23 dB (0.436, 50%); FastICA 11.48 dB (0.276, 48%) on the same
+observations.
 """
 from blindinv_jax import experiment as E
 from blindinv_jax import solver
@@ -19,5 +26,6 @@ def get_config() -> E.ExperimentConfig:
       data=E.DataSpec(source="mnist5k", split="test", n=25),
       task=E.TaskSpec(kind="mix", num_sources=3, num_mixtures=4,
                       mixing_seed=0),
-      prior="mnist", classify=True, surrogate="mixing", solver=solver.TUNED,
+      prior="mnist", classify=True, surrogate="mixing",
+      solver=solver.TUNED.replace(latent_lr=3e-2),
       methods=("blind", "naive", "ica", "pgd_known"))
