@@ -39,3 +39,17 @@ def progress_callback(total: int, desc: str = "solve"):
     bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
                     latent=f"{float(np.min(m['latent_loss'])):.4f}")
   return callback, bar.close
+
+
+def median_time(fn, repeats: int = 5) -> float:
+  """Median wall seconds of ``fn()`` over ``repeats`` calls after one
+  warm-up call (``fn`` must block until its result is ready)."""
+  import statistics
+  import time
+  fn()
+  out = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    out.append(time.perf_counter() - t0)
+  return statistics.median(out)

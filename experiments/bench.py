@@ -52,15 +52,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def _timeit(fn, repeats=5):
-  fn()
-  out = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    out.append(time.perf_counter() - t0)
-  return statistics.median(out)
+from blindinv_jax.utils import median_time  # noqa: E402
 
 
 def ceiling(repeats=5):
@@ -68,12 +60,12 @@ def ceiling(repeats=5):
   n = 4096
   a = jax.random.normal(jax.random.key(0), (n, n))
   mm = jax.jit(lambda a: a @ a)
-  t_mm = _timeit(lambda: mm(a).block_until_ready(), repeats)
+  t_mm = median_time(lambda: mm(a).block_until_ready(), repeats)
   x = jax.random.normal(jax.random.key(1), (64, 56, 56, 64))
   w = jax.random.normal(jax.random.key(2), (3, 3, 64, 64))
   conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
       x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
-  t_cv = _timeit(lambda: conv(x, w).block_until_ready(), repeats)
+  t_cv = median_time(lambda: conv(x, w).block_until_ready(), repeats)
   return {"matmul_gflops": round(2 * n ** 3 / t_mm / 1e9, 1),
           "conv_gflops": round(2 * 64 * 56 * 56 * 64 * 64 * 9 / t_cv / 1e9, 1)}
 

@@ -22,22 +22,12 @@ import json
 import os
 import pathlib
 import re
-import statistics
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
 
-
-def _time(fn, repeats=5):
-  fn()
-  out = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    out.append(time.perf_counter() - t0)
-  return statistics.median(out)
+from blindinv_jax.utils import median_time
 
 
 def thunk_profile(run, hlo_text, calls):
@@ -96,7 +86,7 @@ def main(argv=None):
   def run():
     s = jax.tree_util.tree_map(jnp.copy, state0)
     jax.block_until_ready(compiled(s, y, prior)[1]["latent_loss"])
-  step_s = _time(run)
+  step_s = median_time(run)
 
   # The generator alone: t plain gradient steps on z through G.
   z0 = state0.z[0]
@@ -104,7 +94,7 @@ def main(argv=None):
   g_only = jax.jit(lambda z: jax.lax.fori_loop(
       0, t, lambda _, z: jnp.clip(z - 1e-3 * jax.grad(loss)(z), -1, 1), z,
       unroll=True))
-  g_s = _time(lambda: g_only(z0).block_until_ready())
+  g_s = median_time(lambda: g_only(z0).block_until_ready())
 
   table = thunk_profile(run, compiled.as_text(), 3)
   total = sum(table.values())
