@@ -80,7 +80,11 @@ def _finish(fig, path, title: str):
   """Title, layout, write the PNG (folders created), close the figure."""
   if title:
     fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
+    # Keep ~0.4 inch above the axes for the title (tall figures otherwise
+    # let it run into the first row).
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_size_inches()[1]))
+  else:
+    fig.tight_layout()
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, dpi=110)
