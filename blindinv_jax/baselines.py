@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax.prior import GANPrior
-from blindinv_jax.solver import (TUNED, SolverConfig, _resolve_unroll,
-                                 map_restarts,
+from blindinv_jax.solver import (STEP_COMPILER_OPTIONS, TUNED, SolverConfig,
+                                 _resolve_unroll, map_restarts,
                                  latent_optimizer, project_latents,
                                  validate_observations, warn_if_out_of_range)
 from blindinv_jax.utils import check_positive_int
@@ -45,7 +45,7 @@ def additive_forward(x: jax.Array, out_channels: int = 1) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("forward", "config"),
-         donate_argnames=("z", "opt"))
+         donate_argnames=("z", "opt"), compiler_options=STEP_COMPILER_OPTIONS)
 def pgd_chunk(z, opt, y, prior: GANPrior, forward: Forward,
               config: SolverConfig):
   """``config.latent_steps`` projected Adam steps for every restart.
