@@ -53,3 +53,13 @@ def median_time(fn, repeats: int = 5) -> float:
     fn()
     out.append(time.perf_counter() - t0)
   return statistics.median(out)
+
+
+def usable_cores() -> int:
+  """CPU cores this process may run on (its affinity mask where the OS has
+  one, else all cores)."""
+  import os
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except AttributeError:                        # not Linux
+    return max(1, os.cpu_count() or 1)

@@ -19,7 +19,6 @@ import argparse
 import collections
 import glob
 import json
-import os
 import pathlib
 import re
 import tempfile
@@ -27,7 +26,7 @@ import tempfile
 import jax
 import jax.numpy as jnp
 
-from blindinv_jax.utils import median_time
+from blindinv_jax.utils import median_time, usable_cores
 
 
 def thunk_profile(run, hlo_text, calls):
@@ -98,8 +97,7 @@ def main(argv=None):
 
   table = thunk_profile(run, compiled.as_text(), 3)
   total = sum(table.values())
-  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-      else os.cpu_count()
+  cores = usable_cores()
   rows = [{"thunk": k[0], "output": k[1], "ms_per_outer_step": round(v, 2),
            "share": round(v / total, 3)}
           for k, v in sorted(table.items(), key=lambda kv: -kv[1])]
