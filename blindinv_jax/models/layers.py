@@ -6,7 +6,9 @@ would emit it with the kernel's feature dimensions swapped (``HWOI``), which
 XLA:CPU runs on a slow path inside a ``while`` loop: measured for a 3x3
 64->32 convolution on [50, 14, 14, 64], 294 ms per input gradient inside a
 ``fori_loop`` against 19 ms unrolled; the canonical form takes 17 ms in both.
-Iterative solvers (``fori_loop`` over gradient steps) depend on this.
+Iterative solvers (``fori_loop`` over gradient steps) depend on this. Its
+weight gradient is likewise one canonical convolution (batch as the
+contracted dimension, see :func:`_conv_weight_grad`).
 
 :class:`Conv` is a drop-in for ``nn.Conv(padding="SAME")`` built on it;
 strided convolutions run as stride-1 convolutions on a space-to-depth view
@@ -62,8 +64,27 @@ def _conv2d_bwd(padding, res, g):
   w_adj = jnp.swapaxes(w[::-1, ::-1], 2, 3)
   dx = conv2d(g, w_adj, ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr)))
   dx = dx[:, :x.shape[1], :x.shape[2]]
-  _, vjp_w = jax.vjp(lambda w: _conv(x, w, padding), w)
-  return dx, vjp_w(g)[0]
+  return dx, _conv_weight_grad(x, g, padding, (kh, kw))
+
+
+def _conv_weight_grad(x, g, padding, kernel_hw):
+  """d(sum(g * conv(x, w))) / dw, as one canonical stride-1 convolution.
+
+  The batch becomes the contracted feature dimension: the padded input,
+  transposed to [Cin, H, W, B], is correlated with the output gradient,
+  transposed to an HWIO kernel [Ho, Wo, B, Cout], giving [Cin, kh, kw, Cout].
+  Autodiff's own weight-gradient convolution gives the same numbers but runs
+  on a slow XLA:CPU path inside a ``while`` loop (measured in a
+  ``fori_loop``: 13.8 ms against 0.7 ms for the surrogate's 1->16 5x5 layer
+  on [50, 28, 28, 1]; 503 ms against 12 ms for a 32->16 3x3 layer on
+  [64, 28, 28, 32]); outside loops both take about the same time.
+  """
+  (pt, pb), (pl, pr) = padding
+  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  lhs = jnp.transpose(xp, (3, 1, 2, 0))
+  rhs = jnp.transpose(g, (1, 2, 0, 3))
+  dw = _conv(lhs, rhs, ((0, 0), (0, 0)))
+  return jnp.transpose(dw, (1, 2, 0, 3))[:kernel_hw[0], :kernel_hw[1]]
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
