@@ -68,7 +68,8 @@ class ExperimentConfig:
   wiener_balance: float = 1e-3
   background: float = -1.0          # the images' background value
   seed: int = 0
-  show: int = 8                     # observations in the figure
+  show: int = 8                     # observations in the figure (at most 4
+                                    # for separation: a cell holds S sources)
   classify: bool = False            # read digits with the shipped classifier
 
   def replace(self, **kw) -> "ExperimentConfig":
@@ -369,24 +370,22 @@ def make_figure(config, x, y, estimates, results, path):
     rows.append(clip(x[:k, 0]))
     labels.append("Original")
   else:
+    # One row per method; each cell holds one observation's sources (or
+    # mixtures) side by side, as in the paper's Figure 2.
+    k = min(k, 4)
     norm = lambda a: np.asarray(metrics.normalize_intensity(jnp.asarray(a)))
-    for j in range(y.shape[-1]):
-      rows.append(norm(y[:k, ..., j:j + 1]))
-      labels.append(f"Mixture {j + 1}" if y.shape[-1] > 1 else "Mixture")
+    side = lambda a: viz.side_by_side(np.moveaxis(np.asarray(a), -1, 1)
+                                      [..., None])
+    rows.append(side(norm(y[:k])))
+    labels.append(f"Mixtures (1-{y.shape[-1]})" if y.shape[-1] > 1 else
+                  "Mixture")
     if "_reconstruction" in estimates:
-      rec = estimates["_reconstruction"]
-      for j in range(rec.shape[-1]):
-        rows.append(norm(rec[:k, ..., j:j + 1]))
-        labels.append(f"Est. mixture {j + 1}" if rec.shape[-1] > 1 else
-                      "Est. mixture")
+      rows.append(side(norm(estimates["_reconstruction"][:k])))
+      labels.append("Estimated\nmixture" + ("s" if y.shape[-1] > 1 else ""))
     for m in ("blind", "naive", "ica", "pgd_known"):
       if m in estimates:
-        for i in range(x.shape[1]):
-          rows.append(estimates[m][:k, i])
-          labels.append(f"{LABELS[m]}\nsource {i + 1}" +
-                        (fmt(m) if i == 0 else ""))
-    xt = norm(x)
-    for i in range(x.shape[1]):
-      rows.append(xt[:k, i])
-      labels.append(f"Ground truth\nsource {i + 1}")
+        rows.append(viz.side_by_side(np.clip(estimates[m][:k], -1, 1)))
+        labels.append(LABELS[m].replace(" (", "\n(") + fmt(m))
+    rows.append(viz.side_by_side(norm(x[:k])))
+    labels.append(f"Ground truth\n(sources 1-{x.shape[1]})")
   viz.save_rows(path, rows, labels, title=config.title)

@@ -43,14 +43,27 @@ def save_grid(path, images, ncols: Optional[int] = None, scale: int = 2):
   return path
 
 
+def side_by_side(images, gap: int = 2) -> np.ndarray:
+  """[n, S, H, W, C] -> [n, H, S*W + (S-1)*gap, C]: each item's S images in
+  one strip, separated by white (1.0) columns (e.g. separated sources)."""
+  images = np.asarray(images, np.float32)
+  n, s, h, w, c = images.shape
+  out = np.ones((n, h, s * w + (s - 1) * gap, c), np.float32)
+  for i in range(s):
+    out[:, :, i * (w + gap):i * (w + gap) + w] = images[:, i]
+  return out
+
+
 def save_rows(path, rows: Sequence, labels: Sequence[str], title: str = ""):
   """A figure of labelled rows of images, like the paper's Figure 1.
 
-  rows: list of arrays [n, H, W, C] in [-1, 1], all with the same n.
+  rows: list of arrays [n, H, W, C] in [-1, 1], all with the same n (rows
+  may differ in W, e.g. strips from :func:`side_by_side`).
   """
   plt = _pyplot()
   n = max(len(r) for r in rows)
-  fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.6,
+  aspect = max(r.shape[2] / r.shape[1] for r in rows)
+  fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * aspect * n + 1.6,
                                                    1.15 * len(rows) + 0.4),
                            squeeze=False)
   for i, (row, label) in enumerate(zip(rows, labels)):

@@ -2,6 +2,7 @@
 
   python experiments/bench.py [--device cpu|gpu] [--n 1,10,50,200] [--repeats 5]
       [--inner-steps 50] [--no-torch] [--cpu-devices K] [--out docs/bench]
+      [--variants default,unrolled,torch_eager,...]
 
 For the shipped MNIST prior at the paper's schedule (T1 = T2 = 50, blurred
 held-out digits, conv surrogate), in ONE run, after warm-up, interleaving the
@@ -13,6 +14,8 @@ implementations within every repeat and reporting the median:
 * JAX ``unrolled``: ``unroll="full"``; JAX ``unroll5``: ``unroll=5``;
 * JAX ``meshK`` (with ``--cpu-devices K``): the default sharded over K XLA
   CPU devices with :func:`blindinv_jax.solver.shard`;
+* JAX ``ynn_all``: the default without ``solver.STEP_COMPILER_OPTIONS``
+  (XLA:CPU's own choice: YNNPACK also runs the convolutions);
 * JAX ``python_loop``: a Python loop over a jitted single surrogate step and
   a jitted single latent step (what a naive port does);
 * PyTorch ``eager`` (``experiments/torch_reference.py``, same weights, same
@@ -21,9 +24,10 @@ implementations within every repeat and reporting the median:
 Reports seconds per outer step, each JAX/PyTorch-eager ratio, JIT compile
 time, XLA's FLOP count of the outer step (``cost_analysis`` of the compiled,
 fully unrolled program, the same arithmetic for every JAX variant) and the
-achieved FLOP rate against this machine's measured ceiling (a 4096^2 float32
-matmul and a 3x3 convolution timed here), seconds per observation as N grows,
-and peak resident memory. Writes ``bench.json`` and ``bench.md``.
+achieved FLOP rate (the count is affine in T1 and T2 and is read off
+three small unrolled programs) against this machine's measured ceiling (a
+4096^2 float32 matmul and a 3x3 convolution timed here), seconds per
+observation as N grows, and peak resident memory. Writes ``bench.json`` and ``bench.md``.
 """
 import argparse
 import json
@@ -76,26 +80,58 @@ def _flops(compiled) -> float:
   return float(cost.get("flops", 0.0))
 
 
-def jax_impls(y, prior, cfg):
+JAX_VARIANTS = ("default", "chunks1", "unrolled", "unroll5", "mesh",
+                "ynn_all", "python_loop")
+TORCH_VARIANTS = ("torch_eager", "torch_compile")
+
+
+def unrolled_flops(state0, y, prior, module, cfg) -> float:
+  """XLA's FLOP count of a fully unrolled outer step at ``cfg``'s T1, T2.
+
+  The count is affine in T1 and T2, so it is read off three small unrolled
+  programs (T1, T2 in {1, 2}) instead of compiling the full one (60-100 s).
+  """
+  from blindinv_jax import solver
+
+  def count(t1, t2):
+    c = cfg.replace(surrogate_steps=t1, latent_steps=t2, unroll="full")
+    return _flops(solver.outer_step.lower(state0, y, prior, module,
+                                          c).compile())
+  f11, f21, f12 = count(1, 1), count(2, 1), count(1, 2)
+  return (f11 + (cfg.surrogate_steps - 1) * (f21 - f11) +
+          (cfg.latent_steps - 1) * (f12 - f11))
+
+
+def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
   """name -> (compile seconds, flops, step function) for the JAX variants."""
   from blindinv_jax import solver
   module = solver.make_surrogate("conv", 1)
   state0 = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
   impls = {}
   variants = [("default", {}), ("chunks1", {"chunks": 1}),
-              ("unrolled", {"unroll": "full"}), ("unroll5", {"unroll": 5})]
+              ("unrolled", {"unroll": "full"}), ("unroll5", {"unroll": 5}),
+              ("ynn_all", {"plain": True})]
   ndev = len(jax.devices())
   if ndev > 1 and y.shape[0] % ndev == 0:
     variants.append((f"mesh{ndev}", {"mesh": True}))
+  variants = [(n, kw) for n, kw in variants
+              if n in wanted or ("mesh" in wanted and kw.get("mesh"))]
+  # The solver's step without solver.STEP_COMPILER_OPTIONS: YNNPACK also
+  # takes the convolutions (XLA:CPU's own default).
+  plain = jax.jit(solver.outer_step.__wrapped__,
+                  static_argnames=("surrogate", "config"),
+                  donate_argnames=("state",))
   flops = None
   for name, kw in variants:
-    c = cfg.replace(**{k: v for k, v in kw.items() if k != "mesh"})
+    c = cfg.replace(**{k: v for k, v in kw.items()
+                       if k not in ("mesh", "plain")})
     st, yy = state0, y
     if kw.get("mesh"):
       mesh = jax.make_mesh((ndev,), ("data",))
       yy, st = solver.shard(mesh, y, jax.tree_util.tree_map(jnp.copy, state0))
     t0 = time.perf_counter()
-    compiled = solver.outer_step.lower(st, yy, prior, module, c).compile()
+    fn = plain if kw.get("plain") else solver.outer_step
+    compiled = fn.lower(st, yy, prior, module, c).compile()
     compile_s = time.perf_counter() - t0
     if c.unroll == "full" or (c.unroll is None and
                                solver.default_unroll() == "full"):
@@ -109,11 +145,12 @@ def jax_impls(y, prior, cfg):
       jax.block_until_ready(m["latent_loss"])
     impls[f"jax_{name}"] = [compile_s, None, step]
   if flops is None:
-    flops = _flops(solver.outer_step.lower(
-        state0, y, prior, module, cfg.replace(unroll="full")).compile())
+    flops = unrolled_flops(state0, y, prior, module, cfg)
   for v in impls.values():
     v[1] = flops
 
+  if "python_loop" not in wanted:
+    return {k: tuple(v) for k, v in impls.items()}, state0
   # A naive port: Python loops over jitted single inner steps.
   one = cfg.replace(surrogate_steps=1, latent_steps=1, unroll=1)
 
@@ -145,7 +182,7 @@ def jax_impls(y, prior, cfg):
   return {k: tuple(v) for k, v in impls.items()}, state0
 
 
-def torch_impls(y, prior, cfg, state0, threads):
+def torch_impls(y, prior, cfg, state0, threads, wanted=TORCH_VARIANTS):
   import importlib.util
   import torch
   if threads:
@@ -162,7 +199,9 @@ def torch_impls(y, prior, cfg, state0, threads):
 
   def eager(prob=prob):
     ref.outer_step(*prob[:6], prob[6], cfg)
-  impls["torch_eager"] = (0.0, None, eager)
+  impls["torch_eager"] = (0.0, None, eager)   # the ratios' reference
+  if "torch_compile" not in wanted:
+    return impls
   try:
     prob_c = list(ref.make_problem(prior, y, cfg, z0, p0))
     g, d, sur = prob_c[0], prob_c[1], prob_c[2]
@@ -195,8 +234,17 @@ def main(argv=None):
   ap.add_argument("--cpu-devices", type=int, default=None,
                   help="split the host CPU into K XLA devices and add a "
                   "variant sharded over them (solver.shard)")
+  ap.add_argument("--variants", default=",".join(JAX_VARIANTS +
+                                                   TORCH_VARIANTS),
+                  help="comma-separated subset of " +
+                  ", ".join(JAX_VARIANTS + TORCH_VARIANTS))
   ap.add_argument("--out", default="docs/bench")
   args = ap.parse_args(argv)
+  wanted = tuple(v.strip() for v in args.variants.split(","))
+  unknown = set(wanted) - set(JAX_VARIANTS + TORCH_VARIANTS)
+  if unknown:
+    ap.error(f"unknown --variants {sorted(unknown)}; choose from "
+             f"{', '.join(JAX_VARIANTS + TORCH_VARIANTS)}")
   if args.device:
     jax.config.update("jax_platforms", args.device.replace("gpu", "cuda"))
   prior = load_prior("mnist")
@@ -210,10 +258,10 @@ def main(argv=None):
   for n in [int(v) for v in args.n.split(",")]:
     x = data.load_images("mnist5k", "test", limit=n)
     y = ops.blur(jnp.asarray(x), ops.gaussian_kernel(9, 2.0))
-    impls, state0 = jax_impls(y, prior, cfg)
-    if not args.no_torch:
+    impls, state0 = jax_impls(y, prior, cfg, wanted)
+    if not args.no_torch and set(wanted) & set(TORCH_VARIANTS):
       impls.update(torch_impls(np.asarray(y), prior, cfg, state0,
-                               args.torch_threads))
+                               args.torch_threads, wanted))
     for _, _, fn in impls.values():           # warm-up
       fn()
     times = {k: [] for k in impls}
