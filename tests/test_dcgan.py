@@ -112,3 +112,25 @@ def test_layers_conv_equals_flax_conv_with_gradients(k, s, hw):
   jax.tree_util.tree_map(
       lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4),
       g_mine, g_ref)
+
+
+@pytest.mark.parametrize("cin,cout,k", [(1, 16, 5), (16, 1, 5), (8, 6, 3),
+                                        (3, 5, 2)])
+def test_canonical_weight_gradient_equals_autodiff(cin, cout, k):
+  """layers._conv_weight_grad (thin layers) and autodiff's weight gradient
+  (wide layers) agree, and Conv's gradient equals nn.Conv's on both paths."""
+  from blindinv_jax.models import layers
+  x = jax.random.normal(jax.random.key(1), (3, 9, 8, cin))
+  pad = ((k // 2, (k - 1) // 2), ((k - 1) // 2, k // 2))
+  w = jax.random.normal(jax.random.key(2), (k, k, cin, cout))
+  y, vjp = jax.vjp(lambda w: layers._conv(x, w, pad), w)
+  g = jax.random.normal(jax.random.key(3), y.shape)
+  np.testing.assert_allclose(layers._conv_weight_grad(x, g, pad, (k, k)),
+                             vjp(g)[0], rtol=1e-5, atol=1e-4)
+  ref = nn.Conv(features=cout, kernel_size=(k, k), padding="SAME")
+  params = ref.init(jax.random.key(0), x)
+  mine = layers.Conv(features=cout, kernel_size=(k, k))
+  loss = lambda m: lambda p: jnp.sum(jnp.sin(m.apply(p, x)))
+  jax.tree_util.tree_map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4),
+      jax.grad(loss(mine))(params), jax.grad(loss(ref))(params))
