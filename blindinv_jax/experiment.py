@@ -342,9 +342,30 @@ def run_experiment(config: ExperimentConfig, workdir, *,
     for m, a in acc.items():
       if m in results["methods"]:
         results["methods"][m]["accuracy"] = a
+  results["blind_minus"] = paired_differences(results["methods"])
   (workdir / "metrics.json").write_text(json.dumps(results, indent=1))
   make_figure(config, x, y, estimates, results, workdir / "figure.png")
   return results
+
+
+def paired_differences(methods: dict, ref: str = "blind") -> dict:
+  """Per-image PSNR of ``ref`` minus each other method, paired on the same
+  images (per source for separation): mean, its standard error, and on how
+  many images ``ref`` is better. Paired differences are what decide a close
+  race; the per-method standard deviations overstate the uncertainty."""
+  if "psnr_per_image" not in methods.get(ref, {}):
+    return {}
+  a = np.asarray(methods[ref]["psnr_per_image"], np.float64).ravel()
+  out = {}
+  for m, entry in methods.items():
+    if m == ref or "psnr_per_image" not in entry:
+      continue
+    d = a - np.asarray(entry["psnr_per_image"], np.float64).ravel()
+    out[m] = {"mean_db": round(float(d.mean()), 3),
+              "standard_error_db": round(float(d.std(ddof=1) / np.sqrt(d.size)),
+                                         3) if d.size > 1 else None,
+              "better_on": int((d > 0).sum()), "images": int(d.size)}
+  return out
 
 
 # ------------------------------------------------------------------ figure

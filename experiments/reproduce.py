@@ -85,6 +85,14 @@ def results_table(all_results) -> str:
   return "\n".join(lines) + "\n"
 
 
+def print_paired(res):
+  """The blind method's per-image PSNR lead over each other method."""
+  for m, d in res.get("blind_minus", {}).items():
+    print(f"[{res['name']}] blind - {m}, paired per image: "
+          f"{d['mean_db']:+.2f} ± {d['standard_error_db']} dB; blind better "
+          f"on {d['better_on']} of {d['images']}")
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--config", help="an experiment config file")
@@ -113,10 +121,13 @@ def main(argv=None):
     table = results_table(out)
     (workdir / "results.md").write_text(table)
     print(table)
+    for res in out:
+      print_paired(res)
     return out
   cfg = apply_overrides(load_config(args.config), args)
   res = E.run_experiment(cfg, workdir)
   print(results_table([res]))
+  print_paired(res)
   print(f"wrote {workdir}/figure.png, metrics.json")
   return res
 

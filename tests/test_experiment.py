@@ -113,3 +113,17 @@ def test_results_table_and_bad_configs():
     base.replace(task=E.TaskSpec(kind="mix", num_sources=2)).validate()
   with pytest.raises(FileNotFoundError, match="no file"):
     rep.load_config("nope.py")
+
+
+def test_paired_differences():
+  methods = {"blind": {"psnr_per_image": [[10.0, 12.0], [14.0, 9.0]]},
+             "ica": {"psnr_per_image": [[9.0, 12.5], [13.0, 9.0]]},
+             "wiener": {"not_applicable": "why"}}
+  d = E.paired_differences(methods)
+  assert set(d) == {"ica"}
+  diff = np.array([1.0, -0.5, 1.0, 0.0])
+  assert d["ica"]["mean_db"] == pytest.approx(diff.mean())
+  assert d["ica"]["standard_error_db"] == pytest.approx(
+      diff.std(ddof=1) / 2, abs=1e-3)
+  assert (d["ica"]["better_on"], d["ica"]["images"]) == (2, 4)
+  assert E.paired_differences({"ica": {}}) == {}
