@@ -75,12 +75,11 @@ def _conv2d_bwd(padding, res, g):
 
 #: Layers with at most this many input or output channels take
 #: :func:`_conv_weight_grad`: the surrogates' layers (1->16->1 for MNIST,
-#: 3->16->3 for CelebA), whose weights a solver trains inside a loop, and for
-#: which the form is as fast or faster outside loops too. Wider layers (a
-#: prior's, trained one jitted step at a time) keep autodiff's form, which is
-#: faster outside loops: one MNIST28 GAN training step (interleaved, 2 cores)
-#: took 445 ms against 392 ms with the threshold at 16 channels, and 425
-#: against 430 ms at 4 (the noise of that measurement is ~5%).
+#: 3->16->3 for CelebA), whose weights a solver trains inside a loop. Wider
+#: layers (a prior's, trained one jitted step at a time) keep autodiff's
+#: form: one MNIST28 GAN training step took 452 ms with autodiff's form
+#: everywhere, 442 ms with this threshold at 4 and 501 ms at 16
+#: (``experiments/bench_wgrad.py``, interleaved, 2 cores).
 _THIN = 4
 
 
@@ -91,12 +90,12 @@ def _conv_weight_grad(x, g, padding, kernel_hw):
   transposed to [Cin, H, W, B], is correlated with the output gradient,
   transposed to an HWIO kernel [Ho, Wo, B, Cout], giving [Cin, kh, kw, Cout].
   Autodiff's own weight-gradient convolution gives the same numbers but runs
-  on a slow XLA:CPU path inside a ``while`` loop (measured in a
-  ``fori_loop``: 13.8 ms against 0.7 ms for the surrogate's 1->16 5x5 layer
-  on [50, 28, 28, 1]; 503 ms against 12 ms for a 32->16 3x3 layer on
-  [64, 28, 28, 32]). Outside loops: 1.3 against 1.3 ms (1->16), 5.2 against
-  3.7 ms (16->1 5x5), 15.2 against 12.4 ms (32->16), but 8.8 against 11.0 ms
-  for 64->32 3x3 on [64, 14, 14, 64] (see ``_THIN``).
+  on a slow XLA:CPU path inside a ``while`` loop. Measured by
+  ``experiments/bench_wgrad.py`` (``docs/bench/wgrad.json``, 2 cores), per
+  gradient in a ``fori_loop``: 13.6 -> 1.1 ms for the surrogate's 1->16 5x5
+  layer on [50, 28, 28, 1], 14.9 -> 2.9 ms for its 16->1 layer, 478 -> 8.4 ms
+  for a 32->16 3x3 layer on [64, 28, 28, 32]. Outside loops the two forms
+  are within about 1.4x of each other, either way round (see ``_THIN``).
   """
   (pt, pb), (pl, pr) = padding
   xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
