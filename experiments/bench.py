@@ -34,7 +34,6 @@ import json
 import os
 import pathlib
 import resource
-import statistics
 import sys
 import time
 
@@ -56,7 +55,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from blindinv_jax.utils import median_time  # noqa: E402
+from blindinv_jax.utils import interleaved_medians, median_time  # noqa: E402
 
 
 def ceiling(repeats=5):
@@ -262,18 +261,11 @@ def main(argv=None):
     if not args.no_torch and set(wanted) & set(TORCH_VARIANTS):
       impls.update(torch_impls(np.asarray(y), prior, cfg, state0,
                                args.torch_threads, wanted))
-    for _, _, fn in impls.values():           # warm-up
-      fn()
-    times = {k: [] for k in impls}
-    for _ in range(args.repeats):             # interleaved
-      for k, (_, _, fn) in impls.items():
-        t0 = time.perf_counter()
-        fn()
-        times[k].append(time.perf_counter() - t0)
-    base = statistics.median(times["torch_eager"]) if "torch_eager" in times \
-        else None
+    medians = interleaved_medians({k: fn for k, (_, _, fn) in impls.items()},
+                                  args.repeats)
+    base = medians.get("torch_eager")
     for k, (compile_s, flops, _) in impls.items():
-      med = statistics.median(times[k])
+      med = medians[k]
       row = {"n": n, "impl": k, "step_s": round(med, 4),
              "s_per_observation": round(med / n, 5),
              "compile_s": round(compile_s, 2)}

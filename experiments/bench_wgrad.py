@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from blindinv_jax.models import layers
 from blindinv_jax.solver import STEP_COMPILER_OPTIONS
-from blindinv_jax.utils import median_time
+from blindinv_jax.utils import interleaved_medians, median_time
 
 # (batch, H=W, C_in, C_out, kernel)
 SHAPES = [(50, 28, 1, 16, 5), (50, 28, 16, 1, 5), (64, 28, 32, 16, 3),
@@ -34,7 +34,7 @@ def autodiff(x, g, k, pad):
 
 
 def canonical(x, g, k, pad):
-  return layers._conv_weight_grad(x, g, pad, (k, k))
+  return layers._conv_weight_grad(x, g, pad)
 
 
 def time_ms(fn, x, g, k, pad, loop: bool, repeats: int) -> float:
@@ -53,7 +53,6 @@ def time_ms(fn, x, g, k, pad, loop: bool, repeats: int) -> float:
 
 def train_steps_ms(thresholds, repeats):
   """Median ms of one prior training step per ``layers._THIN`` value."""
-  import time
   from blindinv_jax import prior as P
   cfg = P.TrainConfig(model="mnist28")
   real = jax.random.uniform(jax.random.key(0), (cfg.batch_size, 28, 28, 1),
@@ -71,19 +70,12 @@ def train_steps_ms(thresholds, repeats):
       def run(compiled=compiled, holder=holder):
         holder["s"], m = compiled(holder["s"], real, jax.random.key(1))
         jax.block_until_ready(m)
-      run()
-      runs[t] = run
+      runs[str(t)] = run
   finally:
     layers._THIN = default
     P._train_step.cache_clear()
-  times = {t: [] for t in runs}
-  for _ in range(repeats):                  # interleaved
-    for t, run in runs.items():
-      t0 = time.perf_counter()
-      run()
-      times[t].append(time.perf_counter() - t0)
-  return {str(t): round(sorted(v)[len(v) // 2] * 1e3, 1)
-          for t, v in times.items()}
+  return {t: round(s * 1e3, 1)
+          for t, s in interleaved_medians(runs, repeats).items()}
 
 
 def main(argv=None):

@@ -125,7 +125,7 @@ def test_canonical_weight_gradient_equals_autodiff(cin, cout, k):
   w = jax.random.normal(jax.random.key(2), (k, k, cin, cout))
   y, vjp = jax.vjp(lambda w: layers._conv(x, w, pad), w)
   g = jax.random.normal(jax.random.key(3), y.shape)
-  np.testing.assert_allclose(layers._conv_weight_grad(x, g, pad, (k, k)),
+  np.testing.assert_allclose(layers._conv_weight_grad(x, g, pad),
                              vjp(g)[0], rtol=1e-5, atol=1e-4)
   ref = nn.Conv(features=cout, kernel_size=(k, k), padding="SAME")
   params = ref.init(jax.random.key(0), x)

@@ -66,7 +66,7 @@ def _conv2d_bwd(padding, res, g):
   dx = conv2d(g, w_adj, ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr)))
   dx = dx[:, :x.shape[1], :x.shape[2]]
   if min(w.shape[2], w.shape[3]) <= _THIN:
-    dw = _conv_weight_grad(x, g, padding, (kh, kw))
+    dw = _conv_weight_grad(x, g, padding)
   else:
     _, vjp_w = jax.vjp(lambda w: _conv(x, w, padding), w)
     dw = vjp_w(g)[0]
@@ -83,7 +83,7 @@ def _conv2d_bwd(padding, res, g):
 _THIN = 4
 
 
-def _conv_weight_grad(x, g, padding, kernel_hw):
+def _conv_weight_grad(x, g, padding):
   """d(sum(g * conv(x, w))) / dw, as one canonical stride-1 convolution.
 
   The batch becomes the contracted feature dimension: the padded input,
@@ -102,7 +102,7 @@ def _conv_weight_grad(x, g, padding, kernel_hw):
   lhs = jnp.transpose(xp, (3, 1, 2, 0))
   rhs = jnp.transpose(g, (1, 2, 0, 3))
   dw = _conv(lhs, rhs, ((0, 0), (0, 0)))
-  return jnp.transpose(dw, (1, 2, 0, 3))[:kernel_hw[0], :kernel_hw[1]]
+  return jnp.transpose(dw, (1, 2, 0, 3))
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
