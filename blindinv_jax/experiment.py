@@ -25,10 +25,16 @@ from blindinv_jax import baselines, data as data_lib, metrics, operators as ops
 from blindinv_jax import solver as solver_lib
 from blindinv_jax.utils import check_positive_int
 
-METHODS = ("blind", "pgd", "pgd_known", "wiener", "naive", "ica")
-LABELS = {"blind": "Recovered (blind)", "pgd": "PGD", "pgd_known":
+METHODS = ("blind", "blind_ica", "pgd", "pgd_known", "wiener", "naive", "ica")
+LABELS = {"blind": "Recovered (blind)", "blind_ica":
+          "Recovered (blind, ICA init)", "pgd": "PGD", "pgd_known":
           "PGD + known F", "wiener": "Wiener (known F)", "naive":
           "Naive additive", "ica": "ICA"}
+#: The blind solver's variants: each is compared, paired, with every other
+#: method (``metrics.json``: ``blind_minus``, ``blind_ica_minus``).
+BLIND = ("blind", "blind_ica")
+#: How ``blind_ica`` maps ICA's sources to latents (:func:`prior.project`).
+ICA_PROJECT = {"steps": 500, "lr": 3e-2, "restarts": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,9 @@ class ExperimentConfig:
       raise ValueError("blur and edges tasks have one source per observation.")
     if "wiener" in self.methods and self.task.kind == "mix":
       raise ValueError("Wiener deconvolution applies to blur/edges, not mix.")
+    if "blind_ica" in self.methods and self.task.kind != "mix":
+      raise ValueError("blind_ica (the blind solver started from ICA's "
+                       "sources) applies to mix tasks only.")
     self.solver.validate()
     return self
 
@@ -184,8 +193,15 @@ def score(est, true, separation: bool) -> dict:
 
 def _key(config: ExperimentConfig) -> str:
   """Identifies the methods' results (scoring-only fields excluded)."""
-  d = config.to_dict()
-  d.pop("classify")
+  return _key_of(config.to_dict())
+
+
+def _key_of(d: dict) -> str:
+  d = dict(d, solver=dict(d["solver"]))
+  # What is scored and shown, and which other methods run, change no
+  # method's result.
+  for f in ("classify", "methods", "show"):
+    d.pop(f, None)
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
   for f in ("batch_size", "chunks"):
@@ -230,16 +246,25 @@ def _run_method(method, config, prior, x, y, forward, info, workdir,
   s = config.task.num_sources
   key = jax.random.key(config.seed)
   extras = {}
-  if method == "blind":
+  if method in BLIND:
+    init = None
+    if method == "blind_ica":
+      xi = baselines.ica(y, s, seed=config.seed)
+      if xi is None:
+        return None, {"why": f"ICA needs at least as many mixtures "
+                      f"({config.task.num_mixtures}) as sources ({s})"}
+      init = ica_latents(prior, xi, key)
     cb, close = (None, lambda: None)
     if progress:
       from blindinv_jax.utils import progress_callback
-      cb, close = progress_callback(s_cfg.outer_steps, desc="blind")
+      cb, close = progress_callback(s_cfg.outer_steps, desc=method)
     res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
                            config=s_cfg, key=key, callback=cb,
-                           checkpoint_dir=workdir / "checkpoints" / "blind")
+                           checkpoint_dir=workdir / "checkpoints" / method,
+                           init_latents=init)
     close()
-    extras["reconstruction"] = np.asarray(res.reconstruction)
+    if method == "blind":
+      extras["reconstruction"] = np.asarray(res.reconstruction)
     if config.surrogate == "conv" and "kernel" in info:
       from blindinv_jax.models.surrogates import effective_kernel
       k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
@@ -270,6 +295,18 @@ def _run_method(method, config, prior, x, y, forward, info, workdir,
                     f"({config.task.num_mixtures}) as sources ({s})"}
     return out, {}
   raise ValueError(f"unknown method {method!r}")
+
+
+def ica_latents(prior, sources, key) -> jax.Array:
+  """Latents ``[N, S, L]`` whose images are closest (L1) to ICA's sources
+  ``[N, S, H, W, C]``: :func:`blindinv_jax.prior.project` with
+  :data:`ICA_PROJECT`, the best of its restarts per source. ``blind_ica``
+  starts the blind solver there instead of at random latents."""
+  from blindinv_jax.prior import project
+  n, s = sources.shape[:2]
+  _, z, _ = project(prior, np.reshape(sources, (n * s,) + sources.shape[2:]),
+                    key=key, **ICA_PROJECT)
+  return jnp.reshape(z, (n, s, -1))
 
 
 def run_experiment(config: ExperimentConfig, workdir, *,
@@ -342,7 +379,9 @@ def run_experiment(config: ExperimentConfig, workdir, *,
     for m, a in acc.items():
       if m in results["methods"]:
         results["methods"][m]["accuracy"] = a
-  results["blind_minus"] = paired_differences(results["methods"])
+  for ref in BLIND:
+    if ref in results["methods"]:
+      results[f"{ref}_minus"] = paired_differences(results["methods"], ref)
   (workdir / "metrics.json").write_text(json.dumps(results, indent=1))
   make_figure(config, x, y, estimates, results, workdir / "figure.png")
   return results
@@ -403,7 +442,7 @@ def make_figure(config, x, y, estimates, results, path):
     if "_reconstruction" in estimates:
       rows.append(side(norm(estimates["_reconstruction"][:k])))
       labels.append("Estimated\nmixture" + ("s" if y.shape[-1] > 1 else ""))
-    for m in ("blind", "naive", "ica", "pgd_known"):
+    for m in ("blind", "blind_ica", "naive", "ica", "pgd_known"):
       if m in estimates:
         rows.append(viz.side_by_side(np.clip(estimates[m][:k], -1, 1)))
         labels.append(LABELS[m].replace(" (", "\n(") + fmt(m))

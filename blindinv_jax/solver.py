@@ -483,16 +483,24 @@ def minibatch_outer_step(state: SolverState, y: jax.Array, prior: GANPrior,
 @partial(jax.jit, static_argnames=("surrogate", "config", "num_sources"))
 def init_state(key: jax.Array, y: jax.Array, prior: GANPrior,
                surrogate: nn.Module, config: SolverConfig,
-               num_sources: int) -> SolverState:
-  """Latents uniform in ``[-1, 1]`` and a fresh surrogate, per restart."""
+               num_sources: int,
+               init_latents: Optional[jax.Array] = None) -> SolverState:
+  """Latents uniform in ``[-1, 1]`` and a fresh surrogate, per restart.
+
+  ``init_latents [N, S, L]``, if given, replaces restart 0's random latents
+  (clipped to ``[-clip, clip]``); the other restarts stay random.
+  """
   r, n = config.restarts, y.shape[0]
   kz, ks = jax.random.split(jax.random.fold_in(key, 0))
   z = prior.sample_latents(kz, (r, n, num_sources))
+  if init_latents is not None:
+    z = z.at[0].set(jnp.clip(jnp.asarray(init_latents, z.dtype),
+                             -config.clip, config.clip))
   h, w, c = prior.image_shape
   x_like = jnp.zeros((1, h, w, num_sources * c), y.dtype)
   params = jax.vmap(lambda k: surrogate.init(k, x_like))(
       jax.random.split(ks, r))
-  s_opt = jax.vmap(surrogate_optimizer(config).init)(params)
+  s_opt = jax.vmap(surrogate_optimizer(config).init, axis_size=r)(params)
   z_opt = jax.vmap(latent_optimizer(config).init)(z)
   return SolverState(z=z, surrogate_params=params, surrogate_opt=s_opt,
                      latent_opt=z_opt, step=jnp.zeros((), jnp.int32), key=key)
@@ -597,7 +605,8 @@ def _fingerprint(*arrays) -> str:
   return h.hexdigest()
 
 
-def _solve_identity(y, prior, module, config, num_sources, key) -> dict:
+def _solve_identity(y, prior, module, config, num_sources, key,
+                    init_latents=None) -> dict:
   """What a checkpoint must match to be resumed (JSON)."""
   from blindinv_jax import __version__
   cfg = dataclasses.asdict(config)
@@ -605,13 +614,16 @@ def _solve_identity(y, prior, module, config, num_sources, key) -> dict:
     cfg.pop("outer_steps")              # a resumed run may run longer
   if config.chunks is None:             # added later: absent in older files
     cfg.pop("chunks")
-  return {"config": cfg, "num_sources": num_sources,
-          "surrogate": repr(module), "key": _fingerprint(
+  ident = {"config": cfg, "num_sources": num_sources,
+           "surrogate": repr(module), "key": _fingerprint(
               jax.random.key_data(key)),
-          "observations": _fingerprint(y),
-          "prior": _fingerprint(*jax.tree_util.tree_leaves(
-              (prior.g_vars, prior.d_vars))),
-          "package_version": __version__}
+           "observations": _fingerprint(y),
+           "prior": _fingerprint(*jax.tree_util.tree_leaves(
+               (prior.g_vars, prior.d_vars))),
+           "package_version": __version__}
+  if init_latents is not None:          # absent in older files: random init
+    ident["init_latents"] = _fingerprint(init_latents)
+  return ident
 
 
 #: The per-restart losses an outer step reports and the history keeps.
@@ -639,12 +651,13 @@ def _load_solve(path, template: SolverState, identity):
   from blindinv_jax import checkpoint
   tree, meta = checkpoint.load(path, kind=SOLVE_KIND)
   old = meta.get("identity", {})
-  diff = sorted(k for k in identity if k != "package_version" and
-                old.get(k) != identity[k])
+  diff = sorted(k for k in set(identity) | set(old)
+                if k != "package_version" and old.get(k) != identity.get(k))
   if diff:
     what = {"observations": "observations", "prior": "prior",
             "key": "PRNG key (seed)", "num_sources": "number of sources",
-            "surrogate": "surrogate", "config": "solver config"}
+            "surrogate": "surrogate", "config": "solver config",
+            "init_latents": "initial latents (init_latents)"}
     details = []
     for k in diff:
       if k == "config":
@@ -710,7 +723,7 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
           key: Optional[jax.Array] = None,
           callback: Optional[Callable[[int, dict], None]] = None,
           checkpoint_dir=None, checkpoint_every: int = 10,
-          mesh=None) -> SolveResult:
+          mesh=None, init_latents=None) -> SolveResult:
   """Blindly recovers sources and a surrogate of F from observations.
 
   Args:
@@ -737,6 +750,10 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
       parameters replicated, and XLA reduces the surrogate's gradient across
       devices (GSPMD). N must be a multiple of the axis size. Works the same
       across hosts after ``jax.distributed.initialize()``.
+    init_latents: ``[N, S, L]`` latents restart 0 starts from instead of
+      random ones (a warm start: e.g. the latents of a previous solve, or
+      :func:`blindinv_jax.prior.project` of another method's estimates, as
+      ``experiment``'s ``"blind_ica"`` does); other restarts stay random.
 
   Returns:
     A :class:`SolveResult`. If a loss or the state becomes NaN/Inf, the solve
@@ -756,13 +773,22 @@ def solve(y, prior: GANPrior, *, num_sources: int = 1,
   if config.batch_size is not None and config.batch_size < y.shape[0]:
     step_fn = minibatch_outer_step
   y = jnp.asarray(y)
-  state = init_state(key, y, prior, module, config, num_sources)
+  if init_latents is not None:
+    init_latents = np.asarray(init_latents, np.float32)
+    want = (y.shape[0], num_sources, prior.latent_dim)
+    if init_latents.shape != want:
+      raise ValueError(f"init_latents must be [N, S, L] = {list(want)}, got "
+                       f"shape {list(init_latents.shape)}.")
+    if not np.all(np.isfinite(init_latents)):
+      raise ValueError("init_latents contains NaN or Inf.")
+  state = init_state(key, y, prior, module, config, num_sources, init_latents)
   history = []
   ckpt = None
   if checkpoint_dir is not None:
     import pathlib
     ckpt = pathlib.Path(checkpoint_dir) / "solve_state.ckpt"
-    identity = _solve_identity(y_host, prior, module, config, num_sources, key)
+    identity = _solve_identity(y_host, prior, module, config, num_sources, key,
+                               init_latents)
     if ckpt.exists():
       state, history = _load_solve(ckpt, state, identity)
   if mesh is not None:

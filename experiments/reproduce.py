@@ -86,11 +86,12 @@ def results_table(all_results) -> str:
 
 
 def print_paired(res):
-  """The blind method's per-image PSNR lead over each other method."""
-  for m, d in res.get("blind_minus", {}).items():
-    print(f"[{res['name']}] blind - {m}, paired per image: "
-          f"{d['mean_db']:+.2f} ± {d['standard_error_db']} dB; blind better "
-          f"on {d['better_on']} of {d['images']}")
+  """Each blind variant's per-image PSNR lead over each other method."""
+  for ref in E.BLIND:
+    for m, d in res.get(f"{ref}_minus", {}).items():
+      print(f"[{res['name']}] {ref} - {m}, paired per image: "
+            f"{d['mean_db']:+.2f} ± {d['standard_error_db']} dB; {ref} "
+            f"better on {d['better_on']} of {d['images']}")
 
 
 def main(argv=None):

@@ -47,6 +47,9 @@ def test_mnist_config_runs_end_to_end(name, tiny_run, tmp_path):
     per_image = 2 * (cfg.task.num_sources if cfg.task.kind == "mix" else 1)
     assert np.size(e["psnr_per_image"]) == per_image
     assert np.isfinite(e["psnr"][0]) and -1 <= e["ssim"][0] <= 1
+  if "blind_ica" in cfg.methods:
+    # Started from ICA's sources: compared, paired, with every other method.
+    assert set(res["blind_ica_minus"]) == set(cfg.methods) - {"blind_ica"}
   if cfg.task.kind != "mix":
     assert "observation" in res
     assert set(res["methods"]["blind"]["kernel_error"]) == {
@@ -111,6 +114,8 @@ def test_results_table_and_bad_configs():
     base.replace(methods=("blind", "magic")).validate()
   with pytest.raises(ValueError, match="Wiener"):
     base.replace(task=E.TaskSpec(kind="mix", num_sources=2)).validate()
+  with pytest.raises(ValueError, match="blind_ica.*mix tasks only"):
+    base.replace(methods=("blind", "blind_ica")).validate()
   with pytest.raises(FileNotFoundError, match="no file"):
     rep.load_config("nope.py")
 

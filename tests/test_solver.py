@@ -273,3 +273,26 @@ def test_corrupted_solve_checkpoint_is_refused(blur_problem, tmp_path):
   path.write_bytes(bytes(data))
   with pytest.raises(checkpoint.CheckpointError, match="checksum"):
     solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+
+
+def test_init_latents_start_restart_zero_there(blur_problem, tmp_path):
+  prior, x, y = blur_problem
+  z_true = prior.sample_latents(jax.random.key(5), 6)[:, None]  # made x
+  cfg = FAST.replace(outer_steps=1, restarts=2)
+  # Through the true forward model, one outer step from the true latents
+  # ends far below one from random latents.
+  known = KnownBlur(KERNEL)
+  warm = solver.solve(y, prior, config=cfg, surrogate=known,
+                      init_latents=z_true)
+  cold = solver.solve(y, prior, config=cfg, surrogate=known)
+  assert warm.state.z.shape == cold.state.z.shape == (2, 6, 1, 8)
+  np.testing.assert_array_equal(warm.state.z[1], cold.state.z[1])
+  assert (float(warm.history["latent_loss"][0, 0]) <
+          0.5 * float(cold.history["latent_loss"][0, 0]))
+  with pytest.raises(ValueError, match=r"init_latents must be \[N, S, L\]"):
+    solver.solve(y, prior, config=cfg, init_latents=z_true[:, 0])
+  # A checkpoint remembers the start: resuming from another one is refused.
+  solver.solve(y, prior, config=cfg, init_latents=z_true,
+               checkpoint_dir=tmp_path)
+  with pytest.raises(ValueError, match="initial latents"):
+    solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)

@@ -31,4 +31,4 @@ def get_config() -> E.ExperimentConfig:
                       mixing_seed=0),
       prior="mnist", classify=True, surrogate="mixing",
       solver=solver.TUNED.replace(latent_lr=3e-2),
-      methods=("blind", "naive", "ica", "pgd_known"))
+      methods=("blind", "blind_ica", "naive", "ica", "pgd_known"))
