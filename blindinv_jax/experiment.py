@@ -387,6 +387,68 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   return results
 
 
+def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
+                  prior=None) -> dict:
+  """Does the learned surrogate prefer the recovered sources to the truth?
+
+  Reloads ``method``'s finished solve from ``workdir/checkpoints/<method>``
+  (written by :func:`run_experiment`) and, per observation, measures the L1
+  data loss ``sum |S(x) - y|`` through the learned surrogate S of: the
+  recovered sources, the true sources, and the true sources projected onto
+  the prior (the closest the GAN can draw them; :func:`prior.project`), each
+  truth in its best order of sources. If the truth's loss is higher than the
+  recovered sources', the solver has found a self-consistent wrong answer:
+  more steps or restarts judged by the loss cannot fix it, a better start
+  can. Also the recovered sources' loss through the true F.
+
+  Returns ``{"loss": {name: [N]}, "truth_preferred": fraction of
+  observations where the projected truth's loss is lower}``.
+  """
+  import itertools
+  from blindinv_jax.prior import load_prior, project
+  if method not in BLIND:
+    raise ValueError(f"surrogate_fit: method must be one of {BLIND}, got "
+                     f"{method!r}.")
+  config = config.validate()
+  ckpt = (pathlib.Path(workdir) / "checkpoints" / method /
+          "solve_state.ckpt")
+  if not ckpt.exists():
+    raise FileNotFoundError(
+        f"surrogate_fit: no finished {method} solve at {ckpt}; run "
+        f"experiments/reproduce.py with this config and workdir first.")
+  prior = load_prior(config.prior) if prior is None else prior
+  x, y, forward, info = simulate(config, prior.image_shape)
+  s = config.task.num_sources
+  key = jax.random.key(config.seed)
+  init = None
+  if method == "blind_ica":
+    init = ica_latents(prior, baselines.ica(y, s, seed=config.seed), key)
+  res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
+                         config=config.solver, key=key,
+                         checkpoint_dir=ckpt.parent, init_latents=init)
+  fit = jax.jit(lambda xs: jnp.sum(jnp.abs(res.surrogate.apply(
+      res.surrogate_params, solver_lib.stack_sources(xs)) - y),
+      axis=(1, 2, 3)))
+
+  def best_order(xs):
+    return np.min([np.asarray(fit(xs[:, list(p)])) for p in
+                   itertools.permutations(range(s))], axis=0)
+
+  n = x.shape[0]
+  xp, _, _ = project(prior, np.reshape(x, (n * s,) + x.shape[2:]), key=key)
+  xp = np.reshape(np.asarray(xp), x.shape)
+  loss = {"recovered": np.asarray(fit(res.sources)),
+          "truth": best_order(np.asarray(x)),
+          "truth_projected": best_order(xp),
+          "recovered_through_true_F": np.asarray(jnp.sum(jnp.abs(
+              forward(res.sources) - y), axis=(1, 2, 3)))}
+  return {"method": method, "n": n,
+          "loss": {k: v.round(2).tolist() for k, v in loss.items()},
+          "mean_loss": {k: round(float(v.mean()), 2) for k, v in loss.items()},
+          "truth_preferred": float(np.mean(loss["truth_projected"] <
+                                           loss["recovered"]))}
+
+
 def paired_differences(methods: dict, ref: str = "blind") -> dict:
   """Per-image PSNR of ``ref`` minus each other method, paired on the same
   images (per source for separation): mean, its standard error, and on how

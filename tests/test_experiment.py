@@ -132,3 +132,23 @@ def test_paired_differences():
       diff.std(ddof=1) / 2, abs=1e-3)
   assert (d["ica"]["better_on"], d["ica"]["images"]) == (2, 4)
   assert E.paired_differences({"ica": {}}) == {}
+
+
+def test_surrogate_fit_reloads_the_finished_solve(tiny_run, tmp_path):
+  _, prior = tiny_run
+  cfg = _quick(_reproduce().load_config(
+      ROOT / "experiments" / "configs" / "mnist_sep4.py")).replace(
+          methods=("blind",))
+  with pytest.raises(FileNotFoundError, match="no finished blind solve"):
+    E.surrogate_fit(cfg, tmp_path, prior=prior)
+  E.run_experiment(cfg, tmp_path, progress=False, prior=prior)
+  out = E.surrogate_fit(cfg, tmp_path, prior=prior)
+  assert set(out["loss"]) == {"recovered", "truth", "truth_projected",
+                              "recovered_through_true_F"}
+  assert all(len(v) == 2 and np.all(np.isfinite(v))
+             for v in out["loss"].values())
+  assert out["mean_loss"]["recovered"] == pytest.approx(
+      np.mean(out["loss"]["recovered"]), abs=0.01)
+  assert out["truth_preferred"] in (0.0, 0.5, 1.0)
+  with pytest.raises(ValueError, match="method must be one of"):
+    E.surrogate_fit(cfg, tmp_path, method="ica", prior=prior)
