@@ -39,7 +39,9 @@ def apply_overrides(cfg: E.ExperimentConfig, args) -> E.ExperimentConfig:
     cfg = cfg.replace(solver=solver.PAPER)
   s_over = {k: v for k, v in (("outer_steps", args.outer_steps),
                               ("restarts", args.restarts),
-                              ("latent_lr", args.latent_lr)) if v is not None}
+                              ("latent_lr", args.latent_lr),
+                              ("alpha", getattr(args, "alpha", None)))
+            if v is not None}
   if s_over:
     cfg = cfg.replace(solver=cfg.solver.replace(**s_over))
   d_over = {k: v for k, v in (("n", args.n), ("data_dir", args.data_dir),
@@ -105,6 +107,8 @@ def main(argv=None):
   ap.add_argument("--outer-steps", type=int, help="override T")
   ap.add_argument("--restarts", type=int, help="override the restarts")
   ap.add_argument("--latent-lr", type=float, help="override the latent lr")
+  ap.add_argument("--alpha", type=float,
+                  help="override the perceptual loss weight")
   ap.add_argument("--split", help="override the data split: 'val' (the tail "
                   "of mnist5k train) to tune without touching test")
   ap.add_argument("--methods", help="comma-separated subset of the methods")
