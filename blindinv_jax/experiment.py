@@ -247,13 +247,10 @@ def _run_method(method, config, prior, x, y, forward, info, workdir,
   key = jax.random.key(config.seed)
   extras = {}
   if method in BLIND:
-    init = None
-    if method == "blind_ica":
-      xi = baselines.ica(y, s, seed=config.seed)
-      if xi is None:
-        return None, {"why": f"ICA needs at least as many mixtures "
-                      f"({config.task.num_mixtures}) as sources ({s})"}
-      init = ica_latents(prior, xi, key)
+    init = initial_latents(method, config, prior, y)
+    if method == "blind_ica" and init is None:
+      return None, {"why": f"ICA needs at least as many mixtures "
+                    f"({config.task.num_mixtures}) as sources ({s})"}
     cb, close = (None, lambda: None)
     if progress:
       from blindinv_jax.utils import progress_callback
@@ -295,6 +292,17 @@ def _run_method(method, config, prior, x, y, forward, info, workdir,
                     f"({config.task.num_mixtures}) as sources ({s})"}
     return out, {}
   raise ValueError(f"unknown method {method!r}")
+
+
+def initial_latents(method, config, prior, y) -> Optional[jax.Array]:
+  """Where a blind variant starts: ``None`` (random latents) for ``blind``;
+  for ``blind_ica`` FastICA's sources of ``y`` as latents
+  (:func:`ica_latents`), or ``None`` when ICA does not apply."""
+  if method != "blind_ica":
+    return None
+  xi = baselines.ica(y, config.task.num_sources, seed=config.seed)
+  return None if xi is None else ica_latents(prior, xi,
+                                             jax.random.key(config.seed))
 
 
 def ica_latents(prior, sources, key) -> jax.Array:
@@ -398,8 +406,8 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   the prior (the closest the GAN can draw them; :func:`prior.project`), each
   truth in its best order of sources. If the truth's loss is higher than the
   recovered sources', the solver has found a self-consistent wrong answer:
-  more steps or restarts judged by the loss cannot fix it, a better start
-  can. Also the recovered sources' loss through the true F.
+  more steps, or restarts judged by the loss, cannot fix it. Also the
+  recovered sources' loss through the true F.
 
   Returns ``{"loss": {name: [N]}, "truth_preferred": fraction of
   observations where the projected truth's loss is lower}``.
@@ -420,9 +428,7 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   x, y, forward, info = simulate(config, prior.image_shape)
   s = config.task.num_sources
   key = jax.random.key(config.seed)
-  init = None
-  if method == "blind_ica":
-    init = ica_latents(prior, baselines.ica(y, s, seed=config.seed), key)
+  init = initial_latents(method, config, prior, y)
   res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
                          config=config.solver, key=key,
                          checkpoint_dir=ckpt.parent, init_latents=init)
