@@ -193,15 +193,11 @@ def score(est, true, separation: bool) -> dict:
 
 def _key(config: ExperimentConfig) -> str:
   """Identifies the methods' results (scoring-only fields excluded)."""
-  return _key_of(config.to_dict())
-
-
-def _key_of(d: dict) -> str:
-  d = dict(d, solver=dict(d["solver"]))
+  d = config.to_dict()
   # What is scored and shown, and which other methods run, change no
   # method's result.
   for f in ("classify", "methods", "show"):
-    d.pop(f, None)
+    d.pop(f)
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
   for f in ("batch_size", "chunks"):
@@ -432,9 +428,9 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
                          config=config.solver, key=key,
                          checkpoint_dir=ckpt.parent, init_latents=init)
-  fit = jax.jit(lambda xs: jnp.sum(jnp.abs(res.surrogate.apply(
-      res.surrogate_params, solver_lib.stack_sources(xs)) - y),
-      axis=(1, 2, 3)))
+  l1 = lambda y_est: jnp.sum(jnp.abs(y_est - y), axis=(1, 2, 3))
+  fit = jax.jit(lambda xs: l1(res.surrogate.apply(
+      res.surrogate_params, solver_lib.stack_sources(xs))))
 
   def best_order(xs):
     return np.min([np.asarray(fit(xs[:, list(p)])) for p in
@@ -446,8 +442,7 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   loss = {"recovered": np.asarray(fit(res.sources)),
           "truth": best_order(np.asarray(x)),
           "truth_projected": best_order(xp),
-          "recovered_through_true_F": np.asarray(jnp.sum(jnp.abs(
-              forward(res.sources) - y), axis=(1, 2, 3)))}
+          "recovered_through_true_F": np.asarray(l1(forward(res.sources)))}
   return {"method": method, "n": n,
           "loss": {k: v.round(2).tolist() for k, v in loss.items()},
           "mean_loss": {k: round(float(v.mean()), 2) for k, v in loss.items()},

@@ -40,7 +40,7 @@ def apply_overrides(cfg: E.ExperimentConfig, args) -> E.ExperimentConfig:
   s_over = {k: v for k, v in (("outer_steps", args.outer_steps),
                               ("restarts", args.restarts),
                               ("latent_lr", args.latent_lr),
-                              ("alpha", getattr(args, "alpha", None)))
+                              ("alpha", args.alpha))
             if v is not None}
   if s_over:
     cfg = cfg.replace(solver=cfg.solver.replace(**s_over))
@@ -96,11 +96,9 @@ def print_paired(res):
             f"better on {d['better_on']} of {d['images']}")
 
 
-def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--config", help="an experiment config file")
-  ap.add_argument("--all", action="store_true", help="all MNIST configs")
-  ap.add_argument("--workdir", required=True)
+def add_override_args(ap: argparse.ArgumentParser) -> None:
+  """The options :func:`apply_overrides` reads (shared with the scripts that
+  reopen a run, which must name it with the same overrides)."""
   ap.add_argument("--schedule", choices=("tuned", "paper"), default="tuned",
                   help="the config's tuned schedule or the paper's")
   ap.add_argument("--n", type=int, help="override the number of observations")
@@ -114,6 +112,14 @@ def main(argv=None):
   ap.add_argument("--methods", help="comma-separated subset of the methods")
   ap.add_argument("--prior", help="override the prior (name or path)")
   ap.add_argument("--data-dir", help="tfds data dir (CelebA configs)")
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--config", help="an experiment config file")
+  ap.add_argument("--all", action="store_true", help="all MNIST configs")
+  ap.add_argument("--workdir", required=True)
+  add_override_args(ap)
   args = ap.parse_args(argv)
   if bool(args.config) == bool(args.all):
     ap.error("give exactly one of --config and --all")

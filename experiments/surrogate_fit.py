@@ -3,8 +3,8 @@
   python experiments/surrogate_fit.py --config experiments/configs/mnist_sep4.py \\
       --workdir runs/paper/mnist_sep4 [--method blind_ica] [--split val --n 16]
 
-Run it on a workdir that ``reproduce.py`` has finished (same config and
-overrides). Reloads the blind solve's checkpoint and prints the mean L1 data
+Run it on a workdir that ``reproduce.py`` has finished, with the same config
+and overrides (it takes the same override options). Reloads the blind solve's checkpoint and prints the mean L1 data
 loss per observation through the learned surrogate of the recovered sources,
 the true sources and the true sources projected onto the prior
 (``experiment.surrogate_fit``), and how often the projected truth fits
@@ -16,7 +16,8 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from reproduce import apply_overrides, load_config  # noqa: E402
+from reproduce import (add_override_args, apply_overrides,  # noqa: E402
+                       load_config)
 
 from blindinv_jax import experiment as E  # noqa: E402
 
@@ -26,13 +27,8 @@ def main(argv=None):
   ap.add_argument("--config", required=True)
   ap.add_argument("--workdir", required=True)
   ap.add_argument("--method", default="blind", choices=E.BLIND)
-  for flag in ("--n", "--outer-steps", "--restarts"):
-    ap.add_argument(flag, type=int)
-  ap.add_argument("--latent-lr", type=float)
-  ap.add_argument("--split")
-  ap.add_argument("--schedule", choices=("tuned", "paper"), default="tuned")
+  add_override_args(ap)
   args = ap.parse_args(argv)
-  args.methods = args.prior = args.data_dir = None
   cfg = apply_overrides(load_config(args.config), args)
   out = E.surrogate_fit(cfg, args.workdir, args.method)
   path = pathlib.Path(args.workdir) / f"surrogate_fit_{args.method}.json"
