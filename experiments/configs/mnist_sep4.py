@@ -23,10 +23,10 @@ outer steps instead of 60: 12.18 dB (0.436, 42%).
 blind_ica on the same 16 val observations (same schedule, ``--methods
 blind,blind_ica,ica``): 13.14 dB (SSIM 0.461, 48% read), paired +1.66 +-
 0.44 dB over ICA (better on 35 of 48 sources) and +0.91 +- 0.50 over blind.
-A prototype script (not kept in the repo) measured on the same observations:
-the projections alone, before any solve, 12.40 dB; ICA's background shifted
-to -1 before projecting, 13.00 dB after the solve; latent step 1e-2, 12.92
-dB. Kept: the plain projection and 3e-2.
+A throwaway script also tried ICA's background shifted to -1 before
+projecting, and latent step 1e-2 for blind_ica; neither did better. It is
+not kept, so its numbers are not quoted. Kept: the plain projection and
+3e-2.
 
 A heavier perceptual term (``--alpha A --methods blind,blind_ica,ica``)
 pulls the sources towards digits but away from the mixtures: alpha 1 gives
