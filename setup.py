@@ -23,7 +23,8 @@ setup(
     install_requires=REQUIREMENTS,
     extras_require={
         "test": ["pytest==9.0.3", "hypothesis==6.155.2", "nbformat==5.11.1",
-                 "nbclient==0.11.0", "ipykernel==7.4.0"],
+                 "nbclient==0.11.0", "ipykernel==7.4.0",
+                 "ruff==0.17.6"],
         "torch": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["blindinv=blindinv_jax.cli:main"]},

@@ -22,12 +22,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax.prior import GANPrior
-from blindinv_jax.solver import (STEP_COMPILER_OPTIONS, TUNED, SolverConfig,
-                                 _resolve_unroll, map_restarts,
-                                 latent_optimizer, project_latents,
-                                 validate_observations, warn_if_out_of_range)
-from blindinv_jax.utils import check_positive_int
+from blindinv_jax import backend
+from blindinv_jax.algorithm import (
+  latent_optimizer,
+  project_latents,
+  select_best,
+)
+from blindinv_jax.config import TUNED, SolverConfig
+from blindinv_jax.validation import (
+  check_positive_int,
+  validate_observations,
+  warn_if_out_of_range,
+)
 
 Forward = Callable[[jax.Array], jax.Array]
 
@@ -44,25 +50,24 @@ def additive_forward(x: jax.Array, out_channels: int = 1) -> jax.Array:
   return jnp.broadcast_to(s, s.shape[:-1] + (out_channels,))
 
 
-@partial(jax.jit, static_argnames=("forward", "config"),
-         donate_argnames=("z", "opt"), compiler_options=STEP_COMPILER_OPTIONS)
-def pgd_chunk(z, opt, y, prior: GANPrior, forward: Forward,
-              config: SolverConfig):
+@partial(backend.jit_step, static_argnames=("forward", "config"),
+         donate_argnames=("z", "opt"))
+def pgd_chunk(z, opt, y, prior, forward: Forward, config: SolverConfig):
   """``config.latent_steps`` projected Adam steps for every restart.
 
   z: ``[R, N, S, L]``. Returns ``(z, opt, data loss [R])``.
   """
-  unroll = _resolve_unroll(config)
+  unroll = backend.resolve_unroll(config.unroll)
 
   def one_restart(z1, opt1):
     z1, opt1, (dl, _) = project_latents(z1, opt1, forward, y, prior, config,
                                         unroll)
     return z1, opt1, dl
 
-  return map_restarts(one_restart, z, opt)
+  return backend.map_restarts(one_restart, z, opt)
 
 
-def pgd(y, prior: GANPrior, forward: Optional[Forward] = None, *,
+def pgd(y, prior, forward: Optional[Forward] = None, *,
         num_sources: int = 1, config: SolverConfig = TUNED,
         key: Optional[jax.Array] = None, callback=None):
   """Projected gradient descent on the latents: ``min_z L(forward(G(z)), y)``.
@@ -110,12 +115,11 @@ def pgd(y, prior: GANPrior, forward: Optional[Forward] = None, *,
     z, opt, loss = pgd_chunk(z, opt, y, prior, forward, config)
     if callback is not None:
       callback(t + 1, np.asarray(loss))
-  best = int(jnp.argmin(loss))
-  x = prior.generate(z[best])
-  return x, z[best], loss
+  z, _ = select_best(loss, z)
+  return prior.generate(z), z, loss
 
 
-def naive_additive(y, prior: GANPrior, num_sources: int, *,
+def naive_additive(y, prior, num_sources: int, *,
                    config: SolverConfig = TUNED,
                    key: Optional[jax.Array] = None):
   """Separation under the naive model ``y_k = sum_i G(z_i)`` for every
@@ -202,6 +206,7 @@ def ica(y, num_sources: int, *, seed: int = 0, max_iter: int = 1000,
   :func:`blindinv_jax.metrics.match_sources`.
   """
   from sklearn.decomposition import FastICA
+
   from blindinv_jax.metrics import normalize_intensity
   y = np.asarray(y, np.float64)
   if y.ndim != 4:

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from blindinv_jax import checkpoint
-from blindinv_jax.utils import check_positive_int
+from blindinv_jax.validation import check_positive_int
 
 KIND = "digit_classifier"
 SHIPPED = pathlib.Path(__file__).parent / "assets" / "digit_classifier.ckpt"

@@ -11,7 +11,6 @@ with exit status 2. A solve stopped by a non-finite loss exits with 1.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import pathlib
 import shlex
 import sys
@@ -22,33 +21,28 @@ from blindinv_jax.utils import prepare_out
 def load_train_config(spec: str):
   """A train config from a preset name or a Python file with get_config()."""
   from blindinv_jax.models.dcgan import PRESETS
-  from blindinv_jax.prior import TrainConfig
+  from blindinv_jax.options import load_config_file
+  from blindinv_jax.training import TrainConfig
   if spec in PRESETS:
     data = {"mnist28": "mnist5k", "celeba64": "tfds:celeb_a",
             "tiny": "mnist5k"}[spec]
     return TrainConfig(model=spec, data=data)
-  path = pathlib.Path(spec)
-  if not path.is_file():
+  if not pathlib.Path(spec).is_file():
     raise FileNotFoundError(
         f"--config {spec!r} is neither a model preset ({sorted(PRESETS)}) nor "
-        "a config file (e.g. experiments/configs/prior_mnist.py).")
-  mod_spec = importlib.util.spec_from_file_location(f"_cfg_{path.stem}", path)
-  module = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(module)
-  if not hasattr(module, "get_config"):
-    raise ValueError(f"Config file {spec} has no get_config() function.")
-  return module.get_config()
+        "a config file (e.g. experiments/assets/prior_mnist.py).")
+  return load_config_file(spec)
 
 
 def _train_prior(args):
-  from blindinv_jax import prior
+  from blindinv_jax import training
   cfg = load_train_config(args.config)
   overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                  ("batch_size", args.batch_size),
                                  ("data_dir", args.data_dir),
                                  ("limit", args.limit)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
-  prior.train_prior(cfg, args.workdir, command=args.command_line)
+  training.train_prior(cfg, args.workdir, command=args.command_line)
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
 
 
@@ -88,19 +82,17 @@ def _solve(args):
   from flax import serialization
 
   from blindinv_jax import solver, viz
-  from blindinv_jax.models.surrogates import LinearConvSurrogate, effective_kernel
-  from blindinv_jax.prior import load_prior
+  from blindinv_jax.models.surrogates import (
+    LinearConvSurrogate,
+    effective_kernel,
+  )
+  from blindinv_jax.options import solver_config
+  from blindinv_jax.priors import load_prior
+  from blindinv_jax.validation import validate_observations
   y = load_observations(args.observations)
   prior = load_prior(args.prior)
-  cfg = {"tuned": solver.TUNED, "paper": solver.PAPER}[args.schedule]
-  overrides = {k: v for k, v in (
-      ("outer_steps", args.outer_steps), ("surrogate_steps",
-                                          args.surrogate_steps),
-      ("latent_steps", args.latent_steps), ("surrogate_lr", args.surrogate_lr),
-      ("latent_lr", args.latent_lr), ("alpha", args.alpha),
-      ("restarts", args.restarts)) if v is not None}
-  cfg = cfg.replace(**overrides).validate()
-  y = solver.validate_observations(y, prior, args.sources)
+  cfg = solver_config(args)
+  y = validate_observations(y, prior, args.sources)
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():
@@ -158,6 +150,7 @@ def _demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+  from blindinv_jax.options import add_solver_args
   p = argparse.ArgumentParser(prog="blindinv", description=__doc__.split(
       "\n")[0])
   sub = p.add_subparsers(dest="command", required=True)
@@ -182,18 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--sources", type=int, default=1, help="sources S per "
                  "observation")
   s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"))
-  s.add_argument("--schedule", choices=("tuned", "paper"), default="tuned",
-                 help="solver.TUNED (default: T=60, latent lr 1e-2) or the "
-                 "paper's (T=100, latent lr 3e-4); the options below "
-                 "override either")
-  s.add_argument("--outer-steps", type=int, help="T (tuned 60, paper 100)")
-  s.add_argument("--surrogate-steps", type=int, help="T1 (default 50)")
-  s.add_argument("--latent-steps", type=int, help="T2 (default 50)")
-  s.add_argument("--surrogate-lr", type=float, help="default 4e-3")
-  s.add_argument("--latent-lr", type=float,
-                 help="tuned 1e-2, paper 3e-4")
-  s.add_argument("--alpha", type=float, help="perceptual weight (1e-4)")
-  s.add_argument("--restarts", type=int, help="R restarts (default 1)")
+  add_solver_args(s)
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--out", required=True, help="output folder")
   s.add_argument("--overwrite", action="store_true",

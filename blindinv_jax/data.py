@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from blindinv_jax.utils import check_positive_int
+from blindinv_jax.validation import check_positive_int
 
 ImageSize = Union[int, Tuple[int, int], None]
 

@@ -1,12 +1,13 @@
 """The paper's experiments: simulate, solve blindly, run the baselines, score.
 
 ``run_experiment(config, workdir)`` is the importable logic behind
-``experiments/reproduce.py`` (one config per figure under
-``experiments/configs/``). Data flows one way: data -> operators (simulate
-``y``) -> solver and baselines -> metrics / figure. Each method's result is
-saved under ``workdir/methods/`` as soon as it is done, so a killed run
-resumes with the methods it has not finished (the blind solve also
-checkpoints its own state).
+``experiments/paper/reproduce.py`` (one config per figure under
+``experiments/paper/configs/``). Data flows one way: data -> operators
+(simulate ``y``) -> the methods of :mod:`blindinv_jax.methods` (the blind
+solver and the baselines) -> metrics / figure. Each method's result is saved
+under ``workdir/methods/`` as soon as it is done (:mod:`blindinv_jax.resume`),
+so a killed run resumes with the methods it has not finished (the blind solve
+also checkpoints its own state).
 """
 from __future__ import annotations
 
@@ -21,20 +22,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import baselines, data as data_lib, metrics, operators as ops
-from blindinv_jax import solver as solver_lib
-from blindinv_jax.utils import check_positive_int
+from blindinv_jax import (
+  data as data_lib,
+  methods as methods_lib,
+  metrics,
+  operators as ops,
+  resume,
+)
+from blindinv_jax.config import SolverConfig
+from blindinv_jax.methods import ICA_PROJECT, ica_latents, initial_latents  # noqa: F401
+from blindinv_jax.validation import check_positive_int
 
-METHODS = ("blind", "blind_ica", "pgd", "pgd_known", "wiener", "naive", "ica")
-LABELS = {"blind": "Recovered (blind)", "blind_ica":
-          "Recovered (blind, ICA init)", "pgd": "PGD", "pgd_known":
-          "PGD + known F", "wiener": "Wiener (known F)", "naive":
-          "Naive additive", "ica": "ICA"}
+METHODS = tuple(methods_lib.REGISTRY)
+LABELS = {m.name: m.label for m in methods_lib.REGISTRY.values()}
 #: The blind solver's variants: each is compared, paired, with every other
 #: method (``metrics.json``: ``blind_minus``, ``blind_ica_minus``).
 BLIND = ("blind", "blind_ica")
-#: How ``blind_ica`` maps ICA's sources to latents (:func:`prior.project`).
-ICA_PROJECT = {"steps": 500, "lr": 3e-2, "restarts": 4}
+METHOD_KIND = "experiment_method"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +73,7 @@ class ExperimentConfig:
   task: TaskSpec = TaskSpec()
   prior: str = "mnist"
   surrogate: str = "conv"
-  solver: solver_lib.SolverConfig = solver_lib.SolverConfig()
+  solver: SolverConfig = SolverConfig()
   methods: Tuple[str, ...] = ("blind", "pgd", "pgd_known", "wiener")
   wiener_balance: float = 1e-3
   background: float = -1.0          # the images' background value
@@ -142,38 +146,6 @@ def simulate(config: ExperimentConfig, image_shape):
   return x, y, forward, info
 
 
-def blurred_digits(task: str, split: str, n: int, image_size=None):
-  """``(x [n, H, W, 1], y, kernel)``: the first n mnist5k digits of
-  ``split`` (at ``image_size``, default 28) and their 9x9 sigma-2 blur
-  (``task="blur"``) or Sobel edge map (``"sobel"``/``"edges"``), as the
-  demo and the evidence and tuning scripts use them."""
-  kind = "blur" if task == "blur" else "edges"
-  forward, info = forward_model(TaskSpec(kind=kind))
-  x = jnp.asarray(data_lib.load_images("mnist5k", split, limit=n,
-                                       image_size=image_size))
-  return x, forward(x[:, None]), info["kernel"]
-
-
-def score_blind_kernel_solve(x, y, res, k_true) -> Tuple[dict, jax.Array,
-                                                          np.ndarray]:
-  """Scores a one-source conv-surrogate solve of ``y = F(x)``.
-
-  Returns ``(scores, recovered [N, H, W, C], effective kernel [k, k])``;
-  scores holds mean/std PSNR and SSIM of the observation (clipped to
-  ``[-1, 1]``) and of the recovery against x, and the kernel error.
-  """
-  from blindinv_jax.models.surrogates import effective_kernel
-  rec = res.sources[:, 0]
-  y_view = jnp.clip(y, -1, 1)
-  k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
-  scores = {"psnr_observation": metrics.summary(metrics.psnr(y_view, x)),
-            "psnr_recovered": metrics.summary(metrics.psnr(rec, x)),
-            "ssim_observation": metrics.summary(metrics.ssim(y_view, x)),
-            "ssim_recovered": metrics.summary(metrics.ssim(rec, x)),
-            "kernel": metrics.kernel_error(k_est, np.asarray(k_true))}
-  return scores, rec, k_est
-
-
 # --------------------------------------------------------------- scoring
 
 def score(est, true, separation: bool) -> dict:
@@ -200,7 +172,7 @@ def _key(config: ExperimentConfig) -> str:
     d.pop(f)
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
-  for f in ("batch_size", "chunks"):
+  for f in ("batch_size", "grad_pieces"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
   return hashlib.sha256(json.dumps(d, sort_keys=True,
@@ -233,95 +205,46 @@ def classify_all(config, x, estimates) -> dict:
   return out
 
 
-# ----------------------------------------------------------------- methods
+# ----------------------------------------------------------------- running
 
-def _run_method(method, config, prior, x, y, forward, info, workdir,
-                progress):
-  """Sources ``[N, S, H, W, C]`` (or None: not applicable) and extras."""
-  s_cfg = config.solver
-  s = config.task.num_sources
-  key = jax.random.key(config.seed)
-  extras = {}
-  if method in BLIND:
-    init = initial_latents(method, config, prior, y)
-    if method == "blind_ica" and init is None:
-      return None, {"why": f"ICA needs at least as many mixtures "
-                    f"({config.task.num_mixtures}) as sources ({s})"}
-    cb, close = (None, lambda: None)
-    if progress:
-      from blindinv_jax.utils import progress_callback
-      cb, close = progress_callback(s_cfg.outer_steps, desc=method)
-    res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
-                           config=s_cfg, key=key, callback=cb,
-                           checkpoint_dir=workdir / "checkpoints" / method,
-                           init_latents=init)
-    close()
-    if method == "blind":
-      extras["reconstruction"] = np.asarray(res.reconstruction)
-    if config.surrogate == "conv" and "kernel" in info:
-      from blindinv_jax.models.surrogates import effective_kernel
-      k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
-      extras["effective_kernel"] = k_est
-      extras["kernel_error"] = metrics.kernel_error(k_est,
-                                                    np.asarray(info["kernel"]))
-    if res.message:
-      extras["message"] = res.message
-    return np.asarray(res.sources), extras
-  if method == "pgd":
-    if s != 1 or y.shape[-1] != x.shape[-1]:
-      return None, {"why": "PGD without F needs one source and C_obs = C"}
-    return np.asarray(baselines.pgd(y, prior, config=s_cfg, key=key)[0]), {}
-  if method == "pgd_known":
-    return np.asarray(baselines.pgd(y, prior, forward, num_sources=s,
-                                    config=s_cfg, key=key)[0]), {}
-  if method == "wiener":
-    x_hat = baselines.wiener_deconvolution(
-        y, info["kernel"], config.wiener_balance, background=config.background)
-    return np.asarray(x_hat)[:, None], {}
-  if method == "naive":
-    return np.asarray(baselines.naive_additive(y, prior, s, config=s_cfg,
-                                               key=key)[0]), {}
-  if method == "ica":
-    out = baselines.ica(y, s, seed=config.seed)
-    if out is None:
-      return None, {"why": f"ICA needs at least as many mixtures "
-                    f"({config.task.num_mixtures}) as sources ({s})"}
-    return out, {}
-  raise ValueError(f"unknown method {method!r}")
-
-
-def initial_latents(method, config, prior, y) -> Optional[jax.Array]:
-  """Where a blind variant starts: ``None`` (random latents) for ``blind``;
-  for ``blind_ica`` FastICA's sources of ``y`` as latents
-  (:func:`ica_latents`), or ``None`` when ICA does not apply."""
-  if method != "blind_ica":
-    return None
-  xi = baselines.ica(y, config.task.num_sources, seed=config.seed)
-  return None if xi is None else ica_latents(prior, xi,
-                                             jax.random.key(config.seed))
-
-
-def ica_latents(prior, sources, key) -> jax.Array:
-  """Latents ``[N, S, L]`` whose images are closest (L1) to ICA's sources
-  ``[N, S, H, W, C]``: :func:`blindinv_jax.prior.project` with
-  :data:`ICA_PROJECT`, the best of its restarts per source. ``blind_ica``
-  starts the blind solver there instead of at random latents."""
-  from blindinv_jax.prior import project
-  n, s = sources.shape[:2]
-  _, z, _ = project(prior, np.reshape(sources, (n * s,) + sources.shape[2:]),
-                    key=key, **ICA_PROJECT)
-  return jnp.reshape(z, (n, s, -1))
+def run_method(problem: methods_lib.Problem, method: str, ckey: str):
+  """``(sources or None, extras, seconds)`` of one method: loaded from
+  ``workdir/methods/<method>.ckpt`` if a run of the same config saved it
+  there, else computed and saved."""
+  path = problem.workdir / "methods" / f"{method}.ckpt"
+  identity = {"config": ckey}
+  if path.exists():
+    try:
+      tree, meta = resume.load(path, kind=METHOD_KIND, identity=identity)
+      extras = {**meta["extras"], **{k: np.asarray(v) for k, v in
+                                     tree["arrays"].items()}}
+      est = np.asarray(tree["sources"]) if meta["applicable"] else None
+      return est, extras, float(meta["seconds"])
+    except resume.RunMismatch:
+      pass                                  # another config: recompute
+  if problem.progress:
+    print(f"[{problem.config.name}] {LABELS[method]}...", flush=True)
+  t0 = time.perf_counter()
+  est, extras = methods_lib.REGISTRY[method].run(problem)
+  seconds = time.perf_counter() - t0
+  arrays = {k: v for k, v in extras.items() if isinstance(v, np.ndarray)}
+  plain = {k: v for k, v in extras.items() if not isinstance(v, np.ndarray)}
+  resume.save(path, {"sources": est if est is not None else np.zeros(0),
+                     "arrays": arrays}, kind=METHOD_KIND, identity=identity,
+              meta={"applicable": est is not None, "extras": plain,
+                    "seconds": seconds})
+  return est, extras, seconds
 
 
 def run_experiment(config: ExperimentConfig, workdir, *,
                    progress: bool = True, prior=None) -> dict:
   """Runs every method of ``config``; writes ``metrics.json``,
-  ``figure.png``, ``config.json`` and ``methods/*.npz`` to ``workdir``.
+  ``figure.png``, ``config.json`` and ``methods/*.ckpt`` to ``workdir``.
 
   Returns the metrics dict. Methods already saved in ``workdir`` by a run of
   the same config are loaded instead of recomputed.
   """
-  from blindinv_jax.prior import load_prior
+  from blindinv_jax.priors import load_prior
   config = config.validate()
   workdir = pathlib.Path(workdir)
   (workdir / "methods").mkdir(parents=True, exist_ok=True)
@@ -339,29 +262,10 @@ def run_experiment(config: ExperimentConfig, workdir, *,
                 y_view[:, None, ..., :x.shape[-1]], x, False)
     results["observation"] = {k: v for k, v in obs.items() if k != "matched"}
   estimates = {}
+  problem = methods_lib.Problem(config, prior, x, y, forward, info, workdir,
+                                progress)
   for method in config.methods:
-    path = workdir / "methods" / f"{method}.npz"
-    t0 = time.perf_counter()
-    saved = np.load(path, allow_pickle=False) if path.exists() else None
-    if saved is not None and str(saved["key"]) == ckey:
-      est = saved["sources"] if saved["applicable"] else None
-      extras = json.loads(str(saved["extras"]))
-      extras.update({k[6:]: saved[k] for k in saved.files
-                     if k.startswith("array_")})
-      seconds = float(saved["seconds"])
-    else:
-      if progress:
-        print(f"[{config.name}] {LABELS[method]}...", flush=True)
-      est, extras = _run_method(method, config, prior, x, y, forward, info,
-                                workdir, progress)
-      seconds = time.perf_counter() - t0
-      arrays = {f"array_{k}": v for k, v in extras.items()
-                if isinstance(v, np.ndarray)}
-      plain = {k: v for k, v in extras.items()
-               if not isinstance(v, np.ndarray)}
-      np.savez(path, key=ckey, applicable=est is not None,
-               sources=est if est is not None else np.zeros(0),
-               extras=json.dumps(plain), seconds=seconds, **arrays)
+    est, extras, seconds = run_method(problem, method, ckey)
     entry = {"seconds": round(seconds, 1)}
     if est is None:
       entry["not_applicable"] = extras.get("why", "not applicable")
@@ -399,7 +303,8 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   (written by :func:`run_experiment`) and, per observation, measures the L1
   data loss ``sum |S(x) - y|`` through the learned surrogate S of: the
   recovered sources, the true sources, and the true sources projected onto
-  the prior (the closest the GAN can draw them; :func:`prior.project`), each
+  the prior (the closest the GAN can draw them;
+  :func:`blindinv_jax.project.project`), each
   truth in its best order of sources. If the truth's loss is higher than the
   recovered sources', the solver has found a self-consistent wrong answer:
   more steps, or restarts judged by the loss, cannot fix it. Also the
@@ -409,28 +314,33 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
   observations where the projected truth's loss is lower}``.
   """
   import itertools
-  from blindinv_jax.prior import load_prior, project
+
+  from blindinv_jax import solver
+  from blindinv_jax.algorithm import stack_sources
+  from blindinv_jax.priors import load_prior
+  from blindinv_jax.project import project
   if method not in BLIND:
     raise ValueError(f"surrogate_fit: method must be one of {BLIND}, got "
                      f"{method!r}.")
   config = config.validate()
-  ckpt = (pathlib.Path(workdir) / "checkpoints" / method /
-          "solve_state.ckpt")
+  ckpt = pathlib.Path(workdir) / "checkpoints" / method / solver.CHECKPOINT_NAME
   if not ckpt.exists():
     raise FileNotFoundError(
         f"surrogate_fit: no finished {method} solve at {ckpt}; run "
-        f"experiments/reproduce.py with this config and workdir first.")
+        f"experiments/paper/reproduce.py with this config and workdir first.")
   prior = load_prior(config.prior) if prior is None else prior
   x, y, forward, info = simulate(config, prior.image_shape)
   s = config.task.num_sources
   key = jax.random.key(config.seed)
-  init = initial_latents(method, config, prior, y)
-  res = solver_lib.solve(y, prior, num_sources=s, surrogate=config.surrogate,
-                         config=config.solver, key=key,
-                         checkpoint_dir=ckpt.parent, init_latents=init)
+  res = solver.load_result(ckpt.parent, y, prior, num_sources=s,
+                           surrogate=config.surrogate, config=config.solver,
+                           key=key)
+  if res.message:
+    raise ValueError(f"surrogate_fit: {ckpt}: {res.message}; finish the run "
+                     "with experiments/paper/reproduce.py first.")
   l1 = lambda y_est: jnp.sum(jnp.abs(y_est - y), axis=(1, 2, 3))
   fit = jax.jit(lambda xs: l1(res.surrogate.apply(
-      res.surrogate_params, solver_lib.stack_sources(xs))))
+      res.surrogate_params, stack_sources(xs))))
 
   def best_order(xs):
     return np.min([np.asarray(fit(xs[:, list(p)])) for p in

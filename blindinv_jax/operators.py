@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax.utils import check_positive_int
+from blindinv_jax.validation import check_positive_int
 
 SOBEL = np.array([[1.0, 0.0, -1.0],
                   [2.0, 0.0, -2.0],

@@ -1,6 +1,7 @@
 """Writes examples/quickstart.ipynb from the cells below (run from the repo root:
 ``python examples/make_quickstart.py``); edit here, not in the .ipynb."""
 import nbformat as nbf
+
 nb = nbf.v4.new_notebook()
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 nb.cells = [

@@ -6,7 +6,6 @@ import pytest
 
 from blindinv_jax import prior as prior_lib
 
-
 TINY_TRAIN = prior_lib.TrainConfig(
     model="tiny", data="mnist5k", batch_size=16, steps=6, sample_every=3,
     checkpoint_every=3, snapshot_every=3, log_every=2)
@@ -23,10 +22,11 @@ def tiny_run(tmp_path_factory):
 ROOT = pathlib.Path(__file__).parent.parent
 
 
-def load_experiment_module(name: str):
-  """Imports ``experiments/<name>.py`` (not a package) as a module."""
+def load_experiment_module(path: str):
+  """Imports ``experiments/<group>/<name>.py`` (not a package) as a module."""
+  name = pathlib.Path(path).stem
   spec = importlib.util.spec_from_file_location(
-      name, ROOT / "experiments" / f"{name}.py")
+      name, ROOT / "experiments" / f"{path}.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module

@@ -19,7 +19,7 @@ def test_train_prior_command_and_resume(tmp_path, capsys):
 
 
 def test_config_file(tmp_path):
-  cfg = cli.load_train_config("experiments/configs/prior_mnist.py")
+  cfg = cli.load_train_config("experiments/assets/prior_mnist.py")
   assert cfg.model == "mnist28" and cfg.data == "mnist5k" and cfg.seed == 0
 
 
@@ -81,6 +81,7 @@ def test_demo_default_beats_the_observation_by_4db(tmp_path):
 def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   import jax
   import numpy as np
+
   from blindinv_jax import operators as ops
   workdir, prior = tiny_run
   x = prior.generate(prior.sample_latents(jax.random.key(0), 4))
@@ -115,6 +116,7 @@ def test_solve_command_bad_observations(tiny_run, tmp_path, capsys):
 def test_solve_resume(tiny_run, tmp_path, capsys):
   import jax
   import numpy as np
+
   from blindinv_jax import operators as ops
   workdir, prior = tiny_run
   x = prior.generate(prior.sample_latents(jax.random.key(0), 3))

@@ -12,8 +12,14 @@ import warnings
 import numpy as np
 import pytest
 
-from blindinv_jax import (baselines, checkpoint, cli, data, prior as prior_lib,
-                          solver)
+from blindinv_jax import (
+  baselines,
+  checkpoint,
+  cli,
+  data,
+  prior as prior_lib,
+  solver,
+)
 
 DOC = pathlib.Path(__file__).parent.parent / "docs" / "errors.md"
 Y = np.zeros((2, 8, 8, 1), np.float32)       # valid for the TINY 8x8 prior
@@ -96,7 +102,7 @@ CASES = [
     ("SolverConfig", "alpha=-1", _cfg(alpha=-1.0)),
     ("SolverConfig", "loss='l3'", _cfg(loss="l3")),
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
-    ("SolverConfig", "chunks=0", _cfg(chunks=0)),
+    ("SolverConfig", "grad_pieces=0", _cfg(grad_pieces=0)),
     ("baselines.pgd", "no forward model with num_sources=2",
      lambda ctx: baselines.pgd(Y, ctx["prior"], num_sources=2)),
     ("baselines.pgd", "forward='blur' (not a function)",

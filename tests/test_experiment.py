@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from blindinv_jax import experiment as E
-from blindinv_jax import solver
+from blindinv_jax import experiment as E, solver
 from blindinv_jax.models import dcgan
 from blindinv_jax.prior import GANPrior
+
 from conftest import load_experiment_module
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -19,7 +19,7 @@ QUICK = solver.SolverConfig(outer_steps=2, surrogate_steps=2, latent_steps=2,
 
 
 def _reproduce():
-  return load_experiment_module("reproduce")
+  return load_experiment_module("paper/reproduce")
 
 
 def _quick(cfg, n=2, **data):
@@ -32,7 +32,7 @@ def _quick(cfg, n=2, **data):
 def test_mnist_config_runs_end_to_end(name, tiny_run, tmp_path):
   _, prior = tiny_run
   rep = _reproduce()
-  cfg = rep.load_config(ROOT / "experiments" / "configs" / f"{name}.py")
+  cfg = rep.load_config(ROOT / "experiments" / "paper" / "configs" / f"{name}.py")
   assert cfg.name == name and cfg.data.split == "test"
   res = E.run_experiment(_quick(cfg), tmp_path, progress=False, prior=prior)
   saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -64,7 +64,7 @@ def test_mnist_config_runs_end_to_end(name, tiny_run, tmp_path):
 def test_separation_scores_are_permutation_invariant(tiny_run):
   _, prior = tiny_run
   cfg = _quick(_reproduce().load_config(
-      ROOT / "experiments" / "configs" / "mnist_sep4.py"))
+      ROOT / "experiments" / "paper" / "configs" / "mnist_sep4.py"))
   x, y, forward, info = E.simulate(cfg, prior.image_shape)
   assert x.shape == (2, 3, 8, 8, 1) and y.shape == (2, 8, 8, 4)
   assert info["mixing"].shape == (3, 4)
@@ -84,7 +84,7 @@ def _rgb_tiny_prior():
 @pytest.mark.parametrize("name", ["celeba_deblur", "celeba_edges"])
 def test_celeba_config_runs_on_mock_data(name, tmp_path):
   tfds = pytest.importorskip("tensorflow_datasets")
-  cfg = _reproduce().load_config(ROOT / "experiments" / "configs" /
+  cfg = _reproduce().load_config(ROOT / "experiments" / "paper" / "configs" /
                                  f"{name}.py")
   assert cfg.data.source == "tfds:celeb_a"
   if name == "celeba_deblur":
@@ -137,7 +137,7 @@ def test_paired_differences():
 def test_surrogate_fit_reloads_the_finished_solve(tiny_run, tmp_path):
   _, prior = tiny_run
   cfg = _quick(_reproduce().load_config(
-      ROOT / "experiments" / "configs" / "mnist_sep4.py")).replace(
+      ROOT / "experiments" / "paper" / "configs" / "mnist_sep4.py")).replace(
           methods=("blind",))
   with pytest.raises(FileNotFoundError, match="no finished blind solve"):
     E.surrogate_fit(cfg, tmp_path, prior=prior)

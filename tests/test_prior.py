@@ -6,8 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import checkpoint, data, metrics
-from blindinv_jax import prior as prior_lib
+from blindinv_jax import checkpoint, data, metrics, prior as prior_lib
 from blindinv_jax.models import dcgan
 
 from conftest import TINY_TRAIN
@@ -128,15 +127,15 @@ def test_project_vmap_equals_loop_and_lowerings_agree(tiny_run):
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=4, image_size=8))
   kw = dict(steps=12, lr=1e-2, key=jax.random.key(1))
   batch = prior_lib.project(prior, x, **kw)
-  looped = prior_lib.project(prior, x, lowering="loop", **kw)
+  looped = prior_lib.project(prior, x, steps_per_call=12, unroll=1, **kw)
   for a, b in zip(batch, looped):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   # Each image is solved independently of the others in the batch.
   z0 = prior.sample_latents(jax.random.key(1), (1, 4))
-  _, opt0 = prior_lib._project_init(prior, x[2:3], jax.random.key(1), 1e-2,
-                                    restarts=1)
-  single = prior_lib._project_chunk(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
-                                    steps=12)[0]
+  _, opt0 = prior_lib.project_init(prior, x[2:3], jax.random.key(1), 1e-2,
+                                   restarts=1)
+  single = prior_lib.project_steps(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
+                                   steps=12, unroll="full")[0]
   np.testing.assert_allclose(single[0, 0], batch[1][2], rtol=1e-4, atol=1e-5)
 
 
@@ -173,10 +172,10 @@ def test_project_does_not_retrace_when_only_data_changes(tiny_run):
   _, prior = tiny_run
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=8, image_size=8))
   prior_lib.project(prior, x[:4], steps=20)
-  sizes = [f._cache_size() for f in (prior_lib._project_init,
-                                     prior_lib._project_chunk,
-                                     prior_lib._project_best)]
+  sizes = [f._cache_size() for f in (prior_lib.project_init,
+                                     prior_lib.project_steps,
+                                     prior_lib.project_best)]
   prior_lib.project(prior, x[4:], steps=20, key=jax.random.key(9))
-  assert sizes == [f._cache_size() for f in (prior_lib._project_init,
-                                             prior_lib._project_chunk,
-                                             prior_lib._project_best)]
+  assert sizes == [f._cache_size() for f in (prior_lib.project_init,
+                                             prior_lib.project_steps,
+                                             prior_lib.project_best)]

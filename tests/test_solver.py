@@ -4,9 +4,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from blindinv_jax import metrics, operators as ops, solver
+from blindinv_jax import backend, metrics, operators as ops, solver
 from blindinv_jax.models import surrogates
 
 FAST = solver.SolverConfig(outer_steps=3, surrogate_steps=4, latent_steps=4,
@@ -88,9 +89,9 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
   cfg = FAST.replace(alpha=1e-2)
   phase = jax.jit(partial(solver.latent_phase, prior=prior, surrogate=module,
                           config=cfg, unroll=1))
-  z_all = phase(z, solver.optax.adam(1e-2).init(z), {}, y)[0]
+  z_all = phase(z, optax.adam(1e-2).init(z), {}, y)[0]
   for j in range(6):
-    z_j = phase(z[j:j + 1], solver.optax.adam(1e-2).init(z[j:j + 1]), {},
+    z_j = phase(z[j:j + 1], optax.adam(1e-2).init(z[j:j + 1]), {},
                 y[j:j + 1])[0]
     np.testing.assert_allclose(z_j[0], z_all[j], rtol=1e-5, atol=1e-6)
 
@@ -99,15 +100,15 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
 def test_latent_gradient_in_pieces_equals_one_piece(blur_problem, batch_size):
   prior, _, y = blur_problem
   module = solver.make_surrogate("conv", 1)
-  base = FAST.replace(batch_size=batch_size, chunks=1)
+  base = FAST.replace(batch_size=batch_size, grad_pieces=1)
   step = (solver.outer_step if batch_size is None
           else solver.minibatch_outer_step)
   state = solver.init_state(jax.random.key(4), y, prior, module, base, 1)
   one, m1 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
                  base)
-  assert solver._chunk_bounds(6, 4) == [(0, 2), (2, 3), (3, 4), (4, 6)]
+  assert backend.piece_bounds(6, 4) == [(0, 2), (2, 3), (3, 4), (4, 6)]
   four, m4 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
-                  base.replace(chunks=4))
+                  base.replace(grad_pieces=4))
   np.testing.assert_allclose(four.z, one.z, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(m4["latent_loss"], m1["latent_loss"], rtol=1e-5)
 
@@ -119,7 +120,7 @@ def test_known_forward_model_latent_phase_recovers_a_prior_sample(blur_problem):
   z0 = prior.sample_latents(jax.random.key(11), (6, 1))
   z, _, _ = jax.jit(partial(solver.latent_phase, prior=prior, surrogate=module,
                             config=cfg, unroll=1))(
-      z0, solver.optax.adam(cfg.latent_lr).init(z0), {}, y)
+      z0, optax.adam(cfg.latent_lr).init(z0), {}, y)
   start = float(metrics.psnr(prior.generate(z0)[:, 0], x).mean())
   got = float(metrics.psnr(prior.generate(z)[:, 0], x).mean())
   assert got > 30.0 and got > start + 10.0
@@ -153,7 +154,7 @@ def test_effective_kernel_of_a_known_surrogate():
     (np.zeros((2, 8, 8, 1)),
      {"config": solver.SolverConfig(unroll=True)}, "unroll"),
     (np.zeros((2, 8, 8, 1)),
-     {"config": solver.SolverConfig(chunks=0)}, "chunks"),
+     {"config": solver.SolverConfig(grad_pieces=0)}, "grad_pieces"),
     (np.zeros((2, 8, 8, 1)), {"surrogate": nn.Conv(3, (3, 3))},
      r"observations need \[1, 8, 8, 1\]"),
     (np.zeros((2, 8, 8, 1)), {"checkpoint_every": 0}, "checkpoint_every"),

@@ -8,12 +8,13 @@ torch = pytest.importorskip("torch")
 
 from blindinv_jax import operators as ops, solver  # noqa: E402
 from blindinv_jax.prior import load_prior  # noqa: E402
+
 from conftest import load_experiment_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ref():
-  return load_experiment_module("torch_reference")
+  return load_experiment_module("perf/torch_reference")
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,10 @@ def test_generator_and_discriminator_match(ref, mnist):
 
 def test_rgb_transposed_convolutions_match(ref):
   """CELEBA64's 5x5 stride-2 layers (asymmetric SAME padding) too."""
+  import dataclasses
+
   from blindinv_jax.models import dcgan
   from blindinv_jax.prior import GANPrior
-  import dataclasses
   cfg = dataclasses.replace(dcgan.TINY, name="tiny_rgb5", image_shape=(8, 8, 3),
                             g_stages=((8, 5, 2), (3, 5, 2)),
                             d_stages=((8, 5, 2), (16, 5, 2)))

@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from blindinv_jax import backend
 from blindinv_jax.models.layers import Conv, PhaseConvTranspose
 
 Stage = Tuple[int, int, int]  # (features, kernel, stride)
@@ -182,11 +183,6 @@ def sample_latents(key: jax.Array, shape: Sequence[int] | int,
   return jax.random.uniform(key, (*shape, latent_dim), minval=-1.0, maxval=1.0)
 
 
-# Initialisers run once: XLA's backend optimisations only slow their compile
-# (TINY init: 16 s at the default level, 2 s at level 0, on 2 busy CPU cores).
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
 def init_variables_fn(config: DCGANConfig, key: jax.Array) -> Tuple[Any, Any]:
   """Initial (generator, discriminator) variables of a preset (not jitted)."""
   kg, kd = jax.random.split(key)
@@ -196,8 +192,7 @@ def init_variables_fn(config: DCGANConfig, key: jax.Array) -> Tuple[Any, Any]:
           Discriminator(config).init(kd, x, train=False))
 
 
-init_variables = jax.jit(init_variables_fn, static_argnums=0,
-                         compiler_options=FAST_COMPILE)
+init_variables = backend.jit_init(init_variables_fn, static_argnums=0)
 init_variables.__doc__ = "Initial (G, D) variables of a preset, jitted."
 
 

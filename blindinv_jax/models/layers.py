@@ -32,7 +32,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-
 _DN = ("NHWC", "HWIO", "NHWC")
 
 

@@ -14,6 +14,8 @@ read the estimated blur or edge filter.
 """
 from __future__ import annotations
 
+from typing import Union
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -49,6 +51,22 @@ class MixingSurrogate(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     x = nn.relu(nn.Dense(features=self.features, name="dense1")(x))
     return nn.Dense(features=self.out_channels, name="dense2")(x)
+
+
+def make_surrogate(surrogate: Union[str, nn.Module],
+                   out_channels: int) -> nn.Module:
+  """``"conv"`` -> :class:`LinearConvSurrogate`, ``"mixing"`` ->
+  :class:`MixingSurrogate` (``out_channels`` = C_obs); a module is returned
+  as it is."""
+  if isinstance(surrogate, nn.Module):
+    return surrogate
+  if surrogate == "conv":
+    return LinearConvSurrogate(out_channels=out_channels)
+  if surrogate == "mixing":
+    return MixingSurrogate(out_channels=out_channels)
+  raise ValueError(f"Unknown surrogate {surrogate!r}; use 'conv', 'mixing' "
+                   "or a flax.linen Module mapping [B, H, W, S*C] to "
+                   "[B, H, W, C_obs].")
 
 
 def effective_kernel(params) -> jax.Array:

@@ -1,0 +1,108 @@
+"""The solver's configuration: :class:`SolverConfig` and its presets.
+
+* :data:`PAPER`: the paper's schedule (section 3.1).
+* :data:`TUNED`: the schedule the MNIST experiments use (chosen on the
+  validation split; ``docs/tuning.md``).
+* :data:`FAST`: :data:`TUNED` cut to 30 outer steps, a plain ``fori_loop``
+  whatever the backend: ``blindinv demo`` and the quickstart notebook.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Optional, Union
+
+import numpy as np
+
+from blindinv_jax.validation import check_positive_int, check_positive_number
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+  """Schedule and loss of Algorithm 1 (defaults: the paper's, section 3.1).
+
+  Attributes:
+    outer_steps: T, alternations of the two phases.
+    surrogate_steps: T1, Adam steps on the surrogate per outer step.
+    latent_steps: T2, Adam steps on the latents per outer step.
+    surrogate_lr: Adam learning rate of the surrogate (lambda_1).
+    latent_lr: Adam learning rate of the latents (lambda_2).
+    latent_lr_end: if set, the latent learning rate follows a cosine decay
+      from ``latent_lr`` to ``latent_lr_end`` over all ``outer_steps *
+      latent_steps`` latent steps (``None``: constant, the paper's).
+    alpha: weight of the perceptual loss ``sum log(1 - D(G(z)))``.
+    loss: data loss, ``"l1"`` (the paper's) or ``"l2"`` (squared error).
+    clip: the projection P: latents are clipped to ``[-clip, clip]`` after
+      every step.
+    restarts: R independent initialisations solved together.
+    batch_size: ``None`` (all observations at once, the paper's) or B: each
+      outer step is then an epoch over shuffled minibatches of B
+      observations (:mod:`blindinv_jax.minibatch`). Memory grows with B, not
+      N; with ``B >= N`` it is the full-batch solver.
+    unroll: how the inner loops are lowered: ``None`` picks the backend's
+      default (:func:`blindinv_jax.backend.default_unroll`), ``"full"``
+      unrolls them completely, an int ``k`` unrolls ``k`` steps per
+      iteration of a ``fori_loop`` (1: a plain loop).
+    grad_pieces: the latent gradient of the N observations is computed in
+      this many independent pieces (exact: each observation's gradient
+      depends on its own latents only). ``None`` picks
+      :func:`blindinv_jax.backend.default_grad_pieces`.
+  """
+  outer_steps: int = 100
+  surrogate_steps: int = 50
+  latent_steps: int = 50
+  surrogate_lr: float = 4e-3
+  latent_lr: float = 3e-4
+  latent_lr_end: Optional[float] = None
+  alpha: float = 1e-4
+  loss: str = "l1"
+  clip: float = 1.0
+  restarts: int = 1
+  batch_size: Optional[int] = None
+  unroll: Union[None, int, str] = None
+  grad_pieces: Optional[int] = None
+  chunks: dataclasses.InitVar[Optional[int]] = None   # grad_pieces' old name
+
+  def __post_init__(self, chunks):
+    if chunks is not None:
+      warnings.warn("SolverConfig(chunks=...) is now grad_pieces=...",
+                    DeprecationWarning, stacklevel=3)
+      object.__setattr__(self, "grad_pieces", chunks)
+
+  def replace(self, **kw) -> "SolverConfig":
+    return dataclasses.replace(self, **kw)
+
+  def validate(self) -> "SolverConfig":
+    for f in ("outer_steps", "surrogate_steps", "latent_steps", "restarts"):
+      check_positive_int(f"SolverConfig.{f}", getattr(self, f))
+    for f in ("surrogate_lr", "latent_lr", "clip"):
+      check_positive_number(f"SolverConfig.{f}", getattr(self, f))
+    for f in ("batch_size", "grad_pieces"):
+      if getattr(self, f) is not None:
+        check_positive_int(f"SolverConfig.{f}", getattr(self, f))
+    if self.latent_lr_end is not None and not (
+        isinstance(self.latent_lr_end, (int, float)) and
+        np.isfinite(self.latent_lr_end) and self.latent_lr_end > 0):
+      raise ValueError(f"SolverConfig.latent_lr_end must be None or a "
+                       f"positive number, got {self.latent_lr_end!r}.")
+    if not (isinstance(self.alpha, (int, float)) and self.alpha >= 0):
+      raise ValueError(f"SolverConfig.alpha must be >= 0, got {self.alpha!r}.")
+    if not (self.unroll is None or self.unroll == "full" or (
+        isinstance(self.unroll, (int, np.integer)) and
+        not isinstance(self.unroll, bool) and self.unroll >= 1)):
+      raise ValueError(f"SolverConfig.unroll must be None, 'full' or a "
+                       f"positive int, got {self.unroll!r}.")
+    if self.loss not in ("l1", "l2"):
+      raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
+                       f"{self.loss!r}.")
+    return self
+
+
+#: The paper's schedule (section 3.1): T=100, T1=T2=50, Adam 4e-3 / 3e-4.
+PAPER = SolverConfig()
+
+#: The MNIST experiments' schedule: T=60, latent step size 1e-2.
+TUNED = SolverConfig(outer_steps=60, latent_lr=1e-2)
+
+#: TUNED cut to 30 outer steps, lowered as a plain ``fori_loop``.
+FAST = TUNED.replace(outer_steps=30, unroll=1)

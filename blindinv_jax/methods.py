@@ -1,0 +1,168 @@
+"""The methods the paper's experiments compare, as a registry.
+
+Each method is a function ``run(problem) -> (sources [N, S, H, W, C] or
+None, extras)`` registered under a name with :func:`register`; ``None``
+means "not applicable" (``extras["why"]`` says why). ``problem`` is a
+:class:`Problem`: the experiment config, the prior, the simulated clean
+sources, observations and forward model, and where to checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import baselines, metrics, solver
+
+
+class Problem(NamedTuple):
+  """What every method sees: ``x [N, S, H, W, C]`` (for scoring only, never
+  given to a blind method), ``y [N, H, W, C_obs]``, the true ``forward`` and
+  its ``info`` (kernel or mixing matrix), for the known-F baselines."""
+  config: Any                      # experiment.ExperimentConfig
+  prior: Any
+  x: Any
+  y: Any
+  forward: Callable
+  info: dict
+  workdir: pathlib.Path
+  progress: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  name: str
+  label: str
+  run: Callable[[Problem], tuple]
+
+
+REGISTRY: Dict[str, Method] = {}
+
+#: How ``blind_ica`` maps ICA's sources to latents
+#: (:func:`blindinv_jax.project.project`).
+ICA_PROJECT = {"steps": 500, "lr": 3e-2, "restarts": 4}
+
+
+def register(name: str, label: str):
+  """Decorator: adds ``run`` to :data:`REGISTRY` as method ``name``."""
+  def wrap(run):
+    REGISTRY[name] = Method(name, label, run)
+    return run
+  return wrap
+
+
+def _key(p: Problem):
+  return jax.random.key(p.config.seed)
+
+
+def _not_ica(p: Problem) -> dict:
+  return {"why": f"ICA needs at least as many mixtures "
+          f"({p.config.task.num_mixtures}) as sources "
+          f"({p.config.task.num_sources})"}
+
+
+def ica_latents(prior, sources, key) -> jax.Array:
+  """Latents ``[N, S, L]`` whose images are closest (L1) to ICA's sources
+  ``[N, S, H, W, C]``: :func:`blindinv_jax.project.project` with
+  :data:`ICA_PROJECT`, the best of its restarts per source."""
+  from blindinv_jax.project import project
+  n, s = sources.shape[:2]
+  _, z, _ = project(prior, np.reshape(sources, (n * s,) + sources.shape[2:]),
+                    key=key, **ICA_PROJECT)
+  return jnp.reshape(z, (n, s, -1))
+
+
+def initial_latents(method: str, config, prior, y) -> Optional[jax.Array]:
+  """Where a blind variant starts: ``None`` (random latents) for ``blind``;
+  for ``blind_ica`` FastICA's sources of ``y`` as latents, or ``None`` when
+  ICA does not apply."""
+  if method != "blind_ica":
+    return None
+  xi = baselines.ica(y, config.task.num_sources, seed=config.seed)
+  return None if xi is None else ica_latents(prior, xi,
+                                             jax.random.key(config.seed))
+
+
+def _blind(method: str, p: Problem):
+  c = p.config
+  init = initial_latents(method, c, p.prior, p.y)
+  if method == "blind_ica" and init is None:
+    return None, _not_ica(p)
+  cb, close = None, (lambda: None)
+  if p.progress:
+    from blindinv_jax.utils import progress_callback
+    cb, close = progress_callback(c.solver.outer_steps, desc=method)
+  res = solver.solve(p.y, p.prior, num_sources=c.task.num_sources,
+                     surrogate=c.surrogate, config=c.solver, key=_key(p),
+                     callback=cb, checkpoint_dir=p.workdir / "checkpoints" /
+                     method, init_latents=init)
+  close()
+  extras = {}
+  if method == "blind":
+    extras["reconstruction"] = np.asarray(res.reconstruction)
+  if c.surrogate == "conv" and "kernel" in p.info:
+    from blindinv_jax.models.surrogates import effective_kernel
+    k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
+    extras["effective_kernel"] = k_est
+    extras["kernel_error"] = metrics.kernel_error(k_est,
+                                                  np.asarray(p.info["kernel"]))
+  if res.message:
+    extras["message"] = res.message
+  return np.asarray(res.sources), extras
+
+
+@register("blind", "Recovered (blind)")
+def blind(p: Problem):
+  """Algorithm 1 from random latents."""
+  return _blind("blind", p)
+
+
+@register("blind_ica", "Recovered (blind, ICA init)")
+def blind_ica(p: Problem):
+  """Algorithm 1 with restart 0 started from ICA's sources (mix tasks)."""
+  return _blind("blind_ica", p)
+
+
+@register("pgd", "PGD")
+def pgd(p: Problem):
+  """PGD on the latents with no measurement model."""
+  if p.config.task.num_sources != 1 or p.y.shape[-1] != p.x.shape[-1]:
+    return None, {"why": "PGD without F needs one source and C_obs = C"}
+  return np.asarray(baselines.pgd(p.y, p.prior, config=p.config.solver,
+                                  key=_key(p))[0]), {}
+
+
+@register("pgd_known", "PGD + known F")
+def pgd_known(p: Problem):
+  """PGD through the true forward model (the upper bound)."""
+  return np.asarray(baselines.pgd(
+      p.y, p.prior, p.forward, num_sources=p.config.task.num_sources,
+      config=p.config.solver, key=_key(p))[0]), {}
+
+
+@register("wiener", "Wiener (known F)")
+def wiener(p: Problem):
+  """Wiener deconvolution with the true kernel."""
+  x_hat = baselines.wiener_deconvolution(
+      p.y, p.info["kernel"], p.config.wiener_balance,
+      background=p.config.background)
+  return np.asarray(x_hat)[:, None], {}
+
+
+@register("naive", "Naive additive")
+def naive(p: Problem):
+  """Separation as a plain sum of the sources."""
+  return np.asarray(baselines.naive_additive(
+      p.y, p.prior, p.config.task.num_sources, config=p.config.solver,
+      key=_key(p))[0]), {}
+
+
+@register("ica", "ICA")
+def ica(p: Problem):
+  """FastICA over pixels (needs K >= S mixtures)."""
+  out = baselines.ica(p.y, p.config.task.num_sources, seed=p.config.seed)
+  return (None, _not_ica(p)) if out is None else (out, {})

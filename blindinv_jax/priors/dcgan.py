@@ -1,0 +1,153 @@
+"""The project's DCGAN priors: the frozen networks as a pytree, and their files.
+
+* :class:`GANPrior` holds a trained generator's and discriminator's variables
+  and their architecture (:class:`blindinv_jax.models.dcgan.DCGANConfig`).
+  It is a pytree (variables as leaves, architecture static), so it is passed
+  to jitted functions as an argument, never closed over.
+* :func:`load_prior` loads ``"mnist"`` (shipped with the package), a prior
+  file, a training checkpoint or a training workdir; :func:`save_prior`
+  writes a prior file.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+from functools import partial
+from typing import Any, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import checkpoint
+from blindinv_jax.models.dcgan import (
+  DCGANConfig,
+  Discriminator,
+  Generator,
+  init_variables_fn,
+  sample_latents,
+)
+
+PRIOR_KIND = "gan_prior"
+TRAIN_KIND = "gan_train"
+SHIPPED = {"mnist": "mnist_prior.ckpt"}
+ASSETS = pathlib.Path(__file__).resolve().parent.parent / "assets"
+
+
+class GANPrior(flax.struct.PyTreeNode):
+  """A frozen GAN: generator and discriminator variables plus architecture.
+
+  ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``.
+  ``discriminate(x)``: images ``[..., H, W, C]`` -> logits ``[...]``.
+  ``sample_latents(key, shape)``: ``[*shape, latent_dim]`` uniform in
+  ``[-1, 1]``. Both networks run in inference mode (BatchNorm running
+  averages).
+  """
+  g_vars: Any
+  d_vars: Any
+  config: DCGANConfig = flax.struct.field(pytree_node=False)
+  meta_json: str = flax.struct.field(pytree_node=False, default="{}")
+
+  @property
+  def meta(self) -> dict:
+    """Training metadata recorded in the checkpoint (step, config, data)."""
+    return json.loads(self.meta_json)
+
+  @property
+  def latent_dim(self) -> int:
+    return self.config.latent_dim
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return tuple(self.config.image_shape)
+
+  def generate(self, z: jax.Array) -> jax.Array:
+    lead = z.shape[:-1]
+    x = Generator(self.config).apply(self.g_vars, z.reshape(-1, z.shape[-1]))
+    return x.reshape(*lead, *self.image_shape)
+
+  def discriminate(self, x: jax.Array) -> jax.Array:
+    lead = x.shape[:-3]
+    logits = Discriminator(self.config).apply(
+        self.d_vars, x.reshape(-1, *x.shape[-3:]))
+    return logits.reshape(lead)
+
+  def sample_latents(self, key: jax.Array, shape) -> jax.Array:
+    return sample_latents(key, shape, self.latent_dim)
+
+
+def _resolve_path(name_or_path) -> pathlib.Path:
+  if not isinstance(name_or_path, (str, pathlib.Path)):
+    raise ValueError("load_prior takes a prior name "
+                     f"({sorted(SHIPPED)}) or a path, got {name_or_path!r}.")
+  if str(name_or_path) in SHIPPED:
+    path = ASSETS / SHIPPED[str(name_or_path)]
+    if not path.is_file():
+      raise FileNotFoundError(
+          f"The shipped {name_or_path!r} prior is missing from the package "
+          f"({path}); reinstall blindinv-jax or train one with "
+          "`blindinv train-prior`.")
+    return path
+  path = pathlib.Path(name_or_path).expanduser()
+  if path.is_dir():
+    for cand in ("prior.ckpt", "checkpoint.ckpt"):
+      if (path / cand).is_file():
+        return path / cand
+  if not path.exists():
+    raise FileNotFoundError(
+        f"No prior named or at {str(name_or_path)!r}. Use one of "
+        f"{sorted(SHIPPED)}, a prior .ckpt file or a train-prior workdir.")
+  return path
+
+
+def load_prior(name_or_path) -> GANPrior:
+  """Loads ``"mnist"`` (package data) or a checkpoint path.
+
+  Accepts a prior file (``prior.ckpt``), a training checkpoint, or a training
+  workdir (its latest checkpoint). The architecture comes from the file.
+  """
+  path = _resolve_path(name_or_path)
+  kind = checkpoint.read_header(path).get("kind")
+  if kind not in (PRIOR_KIND, TRAIN_KIND):
+    raise checkpoint.CheckpointError(
+        f"{path} is a {kind!r} checkpoint, not a GAN prior.")
+  state, meta = checkpoint.load(path, kind=kind)
+  if "model" not in meta:
+    raise checkpoint.CheckpointError(f"{path} does not record its model "
+                                     "architecture ('model' metadata).")
+  config = DCGANConfig.from_dict(meta["model"])
+  g_ref, d_ref = jax.eval_shape(partial(init_variables_fn, config),
+                                jax.random.key(0))
+  g_vars = _restore_like(g_ref, state["g_vars"], path, "generator")
+  d_vars = _restore_like(d_ref, state["d_vars"], path, "discriminator")
+  return GANPrior(g_vars=g_vars, d_vars=d_vars, config=config,
+                  meta_json=json.dumps(meta, sort_keys=True))
+
+
+def save_prior(path, prior_or_state, config: DCGANConfig, meta: dict):
+  """Writes a prior file (G and D variables only, no optimiser state)."""
+  tree = {"g_vars": prior_or_state.g_vars, "d_vars": prior_or_state.d_vars}
+  meta = {**meta, "model": config.to_dict()}
+  return checkpoint.save(path, jax.device_get(tree), kind=PRIOR_KIND,
+                         meta=jsonable(meta))
+
+
+def jsonable(obj):
+  """``obj`` with arrays as lists and unknown objects as strings."""
+  return json.loads(json.dumps(obj, default=lambda o: (
+      o.tolist() if hasattr(o, "tolist") else str(o))))
+
+
+def _restore_like(ref, state, path, what):
+  ref_shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape),
+                                      flax.core.unfreeze(ref))
+  try:
+    got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), state)
+  except Exception:  # pragma: no cover - defensive
+    got = None
+  if got != ref_shapes:
+    raise checkpoint.CheckpointError(
+        f"{path}: the {what} weights do not match the architecture recorded "
+        "in the file (mismatched or corrupted checkpoint).")
+  return jax.tree_util.tree_map(jnp.asarray, state)

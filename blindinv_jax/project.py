@@ -1,0 +1,114 @@
+"""Projection onto the range of a prior's generator.
+
+``project(prior, x)`` solves, per image ``x_n``,
+
+    z_n* = argmin_z  mean |G(z) - x_n|   subject to  z in [-1, 1]^L
+
+with Algorithm 1's latent step (projected Adam,
+:func:`blindinv_jax.algorithm.projected_adam`) from R random starts, and
+keeps the best start per image (:func:`blindinv_jax.algorithm.select_best`).
+It measures how well a prior can represent a set of images (the
+representation error) and turns other methods' estimates into latents.
+"""
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from blindinv_jax import algorithm, backend
+from blindinv_jax.validation import check_positive_int
+
+
+def l1_per_image(prior, z, x):
+  """Mean ``|G(z) - x|`` per image: z ``[..., L]``, x ``[..., H, W, C]`` ->
+  ``[...]``."""
+  return jnp.mean(jnp.abs(prior.generate(z) - x), axis=(-3, -2, -1))
+
+
+@partial(jax.jit, static_argnames=("restarts",))
+def project_init(prior, x, key, lr, restarts: int):
+  """Initial latents ``[R, N, L]`` (the prior's latent distribution) and
+  their Adam state."""
+  z = prior.sample_latents(key, (restarts, x.shape[0]))
+  return z, optax.adam(lr).init(z)
+
+
+@partial(jax.jit, static_argnames=("steps", "unroll"), donate_argnums=(2, 3))
+def project_steps(prior, x, z, opt, lr, steps: int, unroll=1):
+  """``steps`` projected Adam steps on z ``[R, N, L]`` towards x
+  ``[N, H, W, C]``; each image's gradient is taken on its own (vmapped)."""
+  grad_one = jax.grad(lambda z, target: l1_per_image(prior, z, target))
+  grad_fn = jax.vmap(jax.vmap(grad_one), in_axes=(0, None))
+  return algorithm.projected_adam(z, opt, lambda z: grad_fn(z, x),
+                                  optax.adam(lr), 1.0, steps,
+                                  backend.resolve_unroll(unroll))
+
+
+@jax.jit
+def project_best(prior, x, z):
+  """Per image, the start with the lowest loss: ``(G(z*), z* [N, L],
+  loss [N])``."""
+  loss = l1_per_image(prior, z, x[None])                 # [R, N]
+  z, _ = algorithm.select_best(loss, z)
+  return prior.generate(z), z, jnp.min(loss, axis=0)
+
+
+def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
+            key: Optional[jax.Array] = None, restarts: int = 1,
+            steps_per_call: Optional[int] = None, unroll=None,
+            lowering: Optional[str] = None, chunk: Optional[int] = None):
+  """Projects images onto the range of G by projected Adam on the latents.
+
+  Args:
+    prior: a prior (e.g. ``load_prior("mnist")``).
+    x: images ``[N, H, W, C]`` in ``[-1, 1]``.
+    steps: Adam steps.
+    lr: Adam learning rate.
+    key: PRNG key for the initial latents (default ``key(0)``).
+    restarts: independent initialisations per image.
+    steps_per_call, unroll: how the steps run: a host loop over jitted calls
+      of ``steps_per_call`` steps, each a ``fori_loop`` unrolled as
+      ``unroll`` (``SolverConfig.unroll``'s values). ``None``: the backend's
+      default (:func:`blindinv_jax.backend.default_projection_calls`).
+    lowering, chunk: the former names (``"loop"``: one call of all steps;
+      ``"chunked"``: calls of ``chunk`` fully unrolled steps).
+
+  Returns:
+    ``(x_hat [N, H, W, C], z [N, latent_dim], loss [N])``.
+  """
+  x = jnp.asarray(x, jnp.float32)
+  if x.ndim != 4 or tuple(x.shape[1:]) != tuple(prior.image_shape):
+    raise ValueError(f"project: x must be [N, {', '.join(map(str, prior.image_shape))}]"
+                     f" for this prior, got shape {tuple(x.shape)}.")
+  check_positive_int("project: steps", steps)
+  check_positive_int("project: restarts", restarts)
+  if lowering is not None or chunk is not None:
+    warnings.warn("project(lowering=..., chunk=...) is now "
+                  "project(steps_per_call=..., unroll=...)",
+                  DeprecationWarning, stacklevel=2)
+    if lowering not in (None, "loop", "chunked"):
+      raise ValueError(f"project: lowering must be 'loop' or 'chunked', got "
+                       f"{lowering!r}.")
+    if lowering == "loop":
+      steps_per_call, unroll = steps, 1
+    else:
+      steps_per_call = check_positive_int("project: chunk", chunk or 10)
+      unroll = "full"
+  default_calls, default_unroll = backend.default_projection_calls(steps)
+  steps_per_call = check_positive_int(
+      "project: steps_per_call",
+      default_calls if steps_per_call is None else steps_per_call)
+  unroll = default_unroll if unroll is None else unroll
+  key = jax.random.key(0) if key is None else key
+  z, opt = project_init(prior, x, key, lr, restarts)
+  done = 0
+  while done < steps:
+    k = min(steps_per_call, steps - done)
+    z, opt = project_steps(prior, x, z, opt, lr, steps=k, unroll=unroll)
+    done += k
+  return project_best(prior, x, z)
