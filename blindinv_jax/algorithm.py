@@ -8,13 +8,14 @@ Notation (the paper's Algorithm 1 and section 3.1):
 * ``F_hat``: the surrogate of the unknown process F, parameters ``theta``;
 * ``T`` outer steps, each ``T1`` Adam steps on ``theta`` (step size
   ``lambda_1``) then ``T2`` Adam steps on ``z`` (step size ``lambda_2``);
-* ``P``: the projection onto the latent domain, a clip to ``[-1, 1]``;
+* ``P``: the projection onto the latent domain, the prior's
+  ``project_latents`` (the paper's GANs: a clip to ``[-1, 1]``);
 * the loss ``L(theta, z) = sum_j |F_hat(G(z_j)) - y_j|_1 + alpha *
   sum_j sum_i log(1 - D(G(z_ij)))``.
 
 Algorithm 1, as the functions below write it::
 
-    init_state                      theta, z ~ U[-1, 1]^L      (R restarts)
+    init_state                      theta, z ~ p(z)            (R restarts)
     for t in 1..T:                  outer_step
       x* = G(z)                     (computed once per phase)
       repeat T1: theta <- Adam(theta, grad_theta L(theta, z))  surrogate_phase
@@ -101,18 +102,18 @@ def latent_optimizer(config: SolverConfig) -> optax.GradientTransformation:
 
 
 def projected_adam_step(z, opt, grad: jax.Array,
-                        tx: optax.GradientTransformation, clip: float):
-  """One step ``z <- P(Adam(z, grad))``, P the clip to ``[-clip, clip]``."""
+                        tx: optax.GradientTransformation, project: Callable):
+  """One step ``z <- P(Adam(z, grad))``, ``project`` the projection P."""
   upd, opt = tx.update(grad, opt, z)
-  return jnp.clip(optax.apply_updates(z, upd), -clip, clip), opt
+  return project(optax.apply_updates(z, upd)), opt
 
 
-def projected_adam(z, opt, grad_fn: Callable, tx, clip: float, steps: int,
-                   unroll):
+def projected_adam(z, opt, grad_fn: Callable, tx, project: Callable,
+                   steps: int, unroll):
   """``steps`` projected Adam steps on z (a ``fori_loop``): ``(z, opt)``."""
   def body(_, carry):
     z, opt = carry
-    return projected_adam_step(z, opt, grad_fn(z), tx, clip)
+    return projected_adam_step(z, opt, grad_fn(z), tx, project)
   return jax.lax.fori_loop(0, steps, body, (z, opt), unroll=unroll)
 
 
@@ -158,8 +159,9 @@ def project_latents(z, opt, forward, y, prior, config: SolverConfig, unroll,
   grad_fn = lambda z: backend.piecewise_grad(
       lambda z, y, weights: losses(z, y, weights)[0], z, y, weights,
       config.grad_pieces)
-  z, opt = projected_adam(z, opt, grad_fn, latent_optimizer(config),
-                          config.clip, config.latent_steps, unroll)
+  project = lambda z: prior.project_latents(z, config.clip)
+  z, opt = projected_adam(z, opt, grad_fn, latent_optimizer(config), project,
+                          config.latent_steps, unroll)
   return z, opt, losses(z, y, weights)[1]
 
 
@@ -175,14 +177,15 @@ def latent_phase(z, opt, params, y, prior, surrogate, config: SolverConfig,
 
 def init_state(key, y, prior, surrogate, config: SolverConfig,
                num_sources: int, init_latents=None) -> SolverState:
-  """z ~ U[-1, 1] and a fresh theta per restart. ``init_latents [N, S, L]``,
-  if given, replaces restart 0's z (projected by P)."""
+  """z from the prior's latent distribution and a fresh theta per restart.
+  ``init_latents [N, S, L]``, if given, replaces restart 0's z (projected by
+  P)."""
   r, n = config.restarts, y.shape[0]
   kz, ks = jax.random.split(jax.random.fold_in(key, 0))
   z = prior.sample_latents(kz, (r, n, num_sources))
   if init_latents is not None:
-    z = z.at[0].set(jnp.clip(jnp.asarray(init_latents, z.dtype),
-                             -config.clip, config.clip))
+    z = z.at[0].set(prior.project_latents(jnp.asarray(init_latents, z.dtype),
+                                          config.clip))
   h, w, c = prior.image_shape
   x_like = jnp.zeros((1, h, w, num_sources * c), y.dtype)
   params = jax.vmap(lambda k: surrogate.init(k, x_like))(

@@ -21,15 +21,19 @@ from blindinv_jax.utils import prepare_out
 def load_train_config(spec: str):
   """A train config from a preset name or a Python file with get_config()."""
   from blindinv_jax.models.dcgan import PRESETS
+  from blindinv_jax.models.vae import PRESETS as VAE_PRESETS
   from blindinv_jax.options import load_config_file
   from blindinv_jax.training import TrainConfig
   if spec in PRESETS:
     data = {"mnist28": "mnist5k", "celeba64": "tfds:celeb_a",
             "tiny": "mnist5k"}[spec]
     return TrainConfig(model=spec, data=data)
+  if spec in VAE_PRESETS:                    # Adam as usual for a VAE
+    return TrainConfig(model=spec, data="mnist5k", lr=1e-3, b1=0.9)
   if not pathlib.Path(spec).is_file():
     raise FileNotFoundError(
-        f"--config {spec!r} is neither a model preset ({sorted(PRESETS)}) nor "
+        f"--config {spec!r} is neither a model preset "
+        f"({sorted(PRESETS) + sorted(VAE_PRESETS)}) nor "
         "a config file (e.g. experiments/assets/prior_mnist.py).")
   return load_config_file(spec)
 
@@ -87,10 +91,10 @@ def _solve(args):
     effective_kernel,
   )
   from blindinv_jax.options import solver_config
-  from blindinv_jax.priors import load_prior
+  from blindinv_jax.priors import resolve
   from blindinv_jax.validation import validate_observations
   y = load_observations(args.observations)
-  prior = load_prior(args.prior)
+  prior = resolve(args.prior)
   cfg = solver_config(args)
   y = validate_observations(y, prior, args.sources)
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
@@ -155,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
       "\n")[0])
   sub = p.add_subparsers(dest="command", required=True)
 
-  t = sub.add_parser("train-prior", help="train a DCGAN prior (resumable)")
+  t = sub.add_parser("train-prior", help="train a DCGAN or VAE prior "
+                     "(resumable)")
   t.add_argument("--config", required=True,
                  help="config file with get_config(), or a preset name")
   t.add_argument("--workdir", required=True,
@@ -171,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "of F from observations (Algorithm 1)")
   s.add_argument("--observations", required=True,
                  help=".npy or .npz file of observations [N, H, W, C_obs]")
-  s.add_argument("--prior", default="mnist", help="prior name or path")
+  s.add_argument("--prior", default="mnist", help="'mnist' (shipped), a prior "
+                 ".ckpt file or train-prior workdir, or 'module.path:factory' "
+                 "(a function returning a prior; docs/priors.md)")
   s.add_argument("--sources", type=int, default=1, help="sources S per "
                  "observation")
   s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"))
@@ -190,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
   d = sub.add_parser("demo", help="blind deblurring of held-out mnist5k "
                      "digits with the shipped prior (figures + metrics)")
   d.add_argument("--out", default="demo_out", help="output folder")
-  d.add_argument("--prior", default="mnist", help="prior name or path")
+  d.add_argument("--prior", default="mnist", help="'mnist', a prior file or "
+                 "workdir, or 'module.path:factory'")
   d.add_argument("--n", type=int, default=16, help="held-out digits")
   d.add_argument("--task", default="blur", choices=("blur", "sobel"),
                  help="9x9 Gaussian blur (sigma 2) or Sobel edge map")

@@ -57,7 +57,7 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
         seed: int = 0, overwrite: bool = False) -> dict:
   """Runs the demo and returns its metrics."""
   from blindinv_jax import metrics, solver, viz
-  from blindinv_jax.priors import load_prior
+  from blindinv_jax.priors import resolve
   from blindinv_jax.utils import prepare_out, progress_callback
   from blindinv_jax.validation import check_positive_int
   if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 500:
@@ -71,10 +71,16 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
                                                            outer_steps))
   config = config.validate()
   out = prepare_out(out, overwrite)
-  prior = load_prior(prior_name)
+  prior = resolve(prior_name)
   h, w, c = prior.image_shape
-  print(f"prior {prior_name!r}: {prior.config.name}, {h}x{w}x{c}, latent "
-        f"{prior.latent_dim}, trained {prior.meta.get('step')} steps")
+  meta = getattr(prior, "meta", {})
+  name = getattr(getattr(prior, "config", None), "name", type(prior).__name__)
+  print(f"prior {prior_name!r}: {name}, {h}x{w}x{c}, latent "
+        f"{prior.latent_dim}, trained {meta.get('step')} steps")
+  if not prior.has_discriminator:
+    config = config.replace(alpha=0.0)
+    print("the prior has no discriminator: the perceptual term is off "
+          "(alpha=0)")
   samples = prior.generate(prior.sample_latents(jax.random.key(seed), 64))
   viz.save_grid(out / "samples.png", samples, ncols=8, scale=3)
 
@@ -97,7 +103,7 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   k_err = scores["kernel"]
   p_rec = metrics.psnr(rec, x)
   result = {"task": task, "n": n, "prior": prior_name,
-            "prior_step": prior.meta.get("step"), "seed": seed,
+            "prior_step": meta.get("step"), "seed": seed,
             "config": dataclasses.asdict(config),
             "seconds": round(seconds, 1), **scores,
             "psnr_recovered_per_digit": np.asarray(p_rec).round(2).tolist()}

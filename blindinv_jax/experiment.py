@@ -244,14 +244,14 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   Returns the metrics dict. Methods already saved in ``workdir`` by a run of
   the same config are loaded instead of recomputed.
   """
-  from blindinv_jax.priors import load_prior
+  from blindinv_jax.priors import resolve
   config = config.validate()
   workdir = pathlib.Path(workdir)
   (workdir / "methods").mkdir(parents=True, exist_ok=True)
   ckey = _key(config)
   (workdir / "config.json").write_text(json.dumps(
       {"config": config.to_dict(), "key": ckey}, indent=1, default=str))
-  prior = load_prior(config.prior) if prior is None else prior
+  prior = resolve(config.prior) if prior is None else prior
   x, y, forward, info = simulate(config, prior.image_shape)
   separation = config.task.kind == "mix"
   results = {"name": config.name, "title": config.title, "n": config.data.n,
@@ -317,7 +317,7 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
 
   from blindinv_jax import solver
   from blindinv_jax.algorithm import stack_sources
-  from blindinv_jax.priors import load_prior
+  from blindinv_jax.priors import resolve
   from blindinv_jax.project import project
   if method not in BLIND:
     raise ValueError(f"surrogate_fit: method must be one of {BLIND}, got "
@@ -328,7 +328,7 @@ def surrogate_fit(config: ExperimentConfig, workdir, method: str = "blind",
     raise FileNotFoundError(
         f"surrogate_fit: no finished {method} solve at {ckpt}; run "
         f"experiments/paper/reproduce.py with this config and workdir first.")
-  prior = load_prior(config.prior) if prior is None else prior
+  prior = resolve(config.prior) if prior is None else prior
   x, y, forward, info = simulate(config, prior.image_shape)
   s = config.task.num_sources
   key = jax.random.key(config.seed)

@@ -2,9 +2,10 @@
 
 ``project(prior, x)`` solves, per image ``x_n``,
 
-    z_n* = argmin_z  mean |G(z) - x_n|   subject to  z in [-1, 1]^L
+    z_n* = argmin_z  mean |G(z) - x_n|   subject to  z in the latent domain
 
-with Algorithm 1's latent step (projected Adam,
+(``[-1, 1]^L`` for the paper's GANs) with Algorithm 1's latent step
+(projected Adam with the prior's P,
 :func:`blindinv_jax.algorithm.projected_adam`) from R random starts, and
 keeps the best start per image (:func:`blindinv_jax.algorithm.select_best`).
 It measures how well a prior can represent a set of images (the
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from blindinv_jax import algorithm, backend
-from blindinv_jax.validation import check_positive_int
+from blindinv_jax.validation import check_positive_int, check_prior
 
 
 def l1_per_image(prior, z, x):
@@ -45,8 +46,8 @@ def project_steps(prior, x, z, opt, lr, steps: int, unroll=1):
   grad_one = jax.grad(lambda z, target: l1_per_image(prior, z, target))
   grad_fn = jax.vmap(jax.vmap(grad_one), in_axes=(0, None))
   return algorithm.projected_adam(z, opt, lambda z: grad_fn(z, x),
-                                  optax.adam(lr), 1.0, steps,
-                                  backend.resolve_unroll(unroll))
+                                  optax.adam(lr), prior.project_latents,
+                                  steps, backend.resolve_unroll(unroll))
 
 
 @jax.jit
@@ -81,6 +82,7 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
   Returns:
     ``(x_hat [N, H, W, C], z [N, latent_dim], loss [N])``.
   """
+  check_prior(prior)
   x = jnp.asarray(x, jnp.float32)
   if x.ndim != 4 or tuple(x.shape[1:]) != tuple(prior.image_shape):
     raise ValueError(f"project: x must be [N, {', '.join(map(str, prior.image_shape))}]"

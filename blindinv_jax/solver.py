@@ -50,6 +50,7 @@ from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.parallel import shard
 from blindinv_jax.validation import (  # noqa: F401  (re-exported)
   check_positive_int,
+  check_prior,
   check_surrogate,
   validate_init_latents,
   validate_observations,
@@ -167,6 +168,7 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents):
   """Validated inputs: ``(config, y [host], module, key, init_latents)``."""
   config = config.validate()
   y = validate_observations(y, prior, num_sources)
+  check_prior(prior, config.alpha)
   module = make_surrogate(surrogate, y.shape[-1])
   check_surrogate(module, prior, num_sources, y.shape[-1])
   key = jax.random.key(0) if key is None else key

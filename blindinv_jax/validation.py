@@ -28,8 +28,21 @@ def check_positive_number(label: str, value) -> float:
   return float(value)
 
 
+def check_prior(prior, alpha: float = 0.0) -> None:
+  """``prior`` implements the prior interface (:mod:`blindinv_jax.priors`),
+  and has a discriminator if the perceptual weight ``alpha`` is positive."""
+  from blindinv_jax.priors.base import check_prior as check_interface
+  check_interface(prior)
+  if alpha > 0 and not prior.has_discriminator:
+    raise ValueError(
+        f"alpha = {alpha:g} weighs the perceptual term log(1 - D(G(z))), but "
+        f"this prior ({type(prior).__name__}) has no discriminator; set "
+        "alpha=0 (SolverConfig(alpha=0), or --alpha 0 on the command line).")
+
+
 def validate_observations(y, prior, num_sources) -> np.ndarray:
   """Checks y before any tracing; returns it as float32 ``[N, H, W, C_obs]``."""
+  check_prior(prior)
   y = np.asarray(y)
   if y.ndim == 3:
     raise ValueError(f"observations must be [N, H, W, C_obs]; got shape "

@@ -58,6 +58,13 @@ def _other_kind(ctx):
   prior_lib.load_prior(str(path))
 
 
+def _no_discriminator(latent_dim=4):
+  from blindinv_jax import priors
+  return priors.from_function(
+      lambda p, z: (z @ p).reshape(z.shape[0], 8, 8, 1),
+      np.zeros((4, 64), np.float32), latent_dim=latent_dim)
+
+
 def _cli(*argv):
   def run(ctx):
     argv_t = [a.replace("<tmp>", str(ctx["tmp"])).replace(
@@ -103,6 +110,16 @@ CASES = [
     ("SolverConfig", "loss='l3'", _cfg(loss="l3")),
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
     ("SolverConfig", "grad_pieces=0", _cfg(grad_pieces=0)),
+    ("solve", "a plain function as the prior",
+     lambda ctx: solver.solve(Y, lambda z: z)),
+    ("solve", "alpha > 0 with a prior that has no discriminator",
+     lambda ctx: solver.solve(Y, _no_discriminator())),
+    ("priors.from_function", "a generator that returns [B, H*W]",
+     lambda ctx: __import__("blindinv_jax.priors", fromlist=["x"]).
+     from_function(lambda p, z: z @ p, np.zeros((4, 64), np.float32),
+                   latent_dim=4)),
+    ("priors.from_function", "latent_dim that the generator cannot take",
+     lambda ctx: _no_discriminator(latent_dim=5)),
     ("baselines.pgd", "no forward model with num_sources=2",
      lambda ctx: baselines.pgd(Y, ctx["prior"], num_sources=2)),
     ("baselines.pgd", "forward='blur' (not a function)",

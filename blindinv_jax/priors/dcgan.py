@@ -41,13 +41,16 @@ class GANPrior(flax.struct.PyTreeNode):
   ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``.
   ``discriminate(x)``: images ``[..., H, W, C]`` -> logits ``[...]``.
   ``sample_latents(key, shape)``: ``[*shape, latent_dim]`` uniform in
-  ``[-1, 1]``. Both networks run in inference mode (BatchNorm running
-  averages).
+  ``[-1, 1]``; ``project_latents(z, clip)``: the clip to ``[-clip, clip]``.
+  Both networks run in inference mode (BatchNorm running averages).
   """
   g_vars: Any
   d_vars: Any
   config: DCGANConfig = flax.struct.field(pytree_node=False)
   meta_json: str = flax.struct.field(pytree_node=False, default="{}")
+
+  latent = "uniform"
+  has_discriminator = True
 
   @property
   def meta(self) -> dict:
@@ -76,6 +79,9 @@ class GANPrior(flax.struct.PyTreeNode):
   def sample_latents(self, key: jax.Array, shape) -> jax.Array:
     return sample_latents(key, shape, self.latent_dim)
 
+  def project_latents(self, z: jax.Array, clip: float = 1.0) -> jax.Array:
+    return jnp.clip(z, -clip, clip)
+
 
 def _resolve_path(name_or_path) -> pathlib.Path:
   if not isinstance(name_or_path, (str, pathlib.Path)):
@@ -101,26 +107,31 @@ def _resolve_path(name_or_path) -> pathlib.Path:
   return path
 
 
-def load_prior(name_or_path) -> GANPrior:
+def load_prior(name_or_path):
   """Loads ``"mnist"`` (package data) or a checkpoint path.
 
   Accepts a prior file (``prior.ckpt``), a training checkpoint, or a training
-  workdir (its latest checkpoint). The architecture comes from the file.
+  workdir (its latest checkpoint), of a DCGAN (:class:`GANPrior`) or a VAE
+  (:class:`blindinv_jax.priors.vae.VAEPrior`). The architecture comes from
+  the file.
   """
+  from blindinv_jax.priors import vae
   path = _resolve_path(name_or_path)
   kind = checkpoint.read_header(path).get("kind")
-  if kind not in (PRIOR_KIND, TRAIN_KIND):
+  if kind not in (PRIOR_KIND, TRAIN_KIND, vae.PRIOR_KIND, vae.TRAIN_KIND):
     raise checkpoint.CheckpointError(
         f"{path} is a {kind!r} checkpoint, not a GAN prior.")
   state, meta = checkpoint.load(path, kind=kind)
   if "model" not in meta:
     raise checkpoint.CheckpointError(f"{path} does not record its model "
                                      "architecture ('model' metadata).")
+  if kind in (vae.PRIOR_KIND, vae.TRAIN_KIND):
+    return vae.restore(state, meta, path)
   config = DCGANConfig.from_dict(meta["model"])
   g_ref, d_ref = jax.eval_shape(partial(init_variables_fn, config),
                                 jax.random.key(0))
-  g_vars = _restore_like(g_ref, state["g_vars"], path, "generator")
-  d_vars = _restore_like(d_ref, state["d_vars"], path, "discriminator")
+  g_vars = restore_like(g_ref, state["g_vars"], path, "generator")
+  d_vars = restore_like(d_ref, state["d_vars"], path, "discriminator")
   return GANPrior(g_vars=g_vars, d_vars=d_vars, config=config,
                   meta_json=json.dumps(meta, sort_keys=True))
 
@@ -139,7 +150,7 @@ def jsonable(obj):
       o.tolist() if hasattr(o, "tolist") else str(o))))
 
 
-def _restore_like(ref, state, path, what):
+def restore_like(ref, state, path, what):
   ref_shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape),
                                       flax.core.unfreeze(ref))
   try:

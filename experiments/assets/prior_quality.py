@@ -1,13 +1,19 @@
-"""Quality of a GAN prior: sample grid and representation error curve.
+"""Quality of a prior (DCGAN or VAE): sample grid and representation error.
 
 The representation error is the PSNR of ``project(prior, x)`` on held-out
-mnist5k test digits (1,000 Adam steps at 1e-2 on z, z clipped to [-1, 1]).
+mnist5k digits (1,000 Adam steps at 1e-2 on z, z projected by the prior's P:
+clipped to [-1, 1] for the GANs, free for the VAE).
 
   # the curve over snapshots of a training run (the command behind docs/results.md):
   python experiments/assets/prior_quality.py --workdir runs/prior_mnist \
       --snapshots 1000,2000,3000,4000,6000,8000 --n 200 --out docs
   # one prior (the shipped one by default):
   python experiments/assets/prior_quality.py --prior mnist --n 200
+  # the VAE's snapshots on val (it was not trained on val), then the pick on test:
+  python experiments/assets/prior_quality.py --workdir runs/prior_vae \
+      --prior runs/prior_vae --split val --n 200 --out runs/vae_quality_val
+  python experiments/assets/prior_quality.py --prior runs/prior_vae/snapshots/prior_00NNNNN.ckpt \
+      --n 200 --out runs/vae_quality_test
 
 Writes ``<out>/prior_quality.json``, ``<out>/prior_curve.png`` and
 ``<out>/prior_samples.png`` (an 8x8 grid of ``--prior``, the shipped prior by
@@ -49,7 +55,10 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--workdir", help="train-prior workdir (curve over snapshots)")
   ap.add_argument("--prior", default="mnist", help="prior name or path")
-  ap.add_argument("--n", type=int, default=200, help="held-out test digits")
+  ap.add_argument("--n", type=int, default=200, help="held-out digits")
+  ap.add_argument("--split", default="test", choices=("test", "val"),
+                  help="mnist5k split of the digits: 'val' to choose a "
+                  "snapshot (for a prior not trained on it), 'test' to report")
   ap.add_argument("--offset", type=int, default=0,
                   help="first test digit used (e.g. --offset 400 --n 100 for "
                   "a validation subset disjoint from the first 200)")
@@ -67,11 +76,11 @@ def main(argv=None):
   res_path = out / "prior_quality.json"
   results = json.loads(res_path.read_text()) if res_path.exists() else {}
   setting = {"n": args.n, "offset": args.offset, "steps": args.steps,
-             "lr": args.lr, "restarts": args.restarts}
-  if {"offset": 0, **results.get("setting", {})} != setting:
+             "lr": args.lr, "restarts": args.restarts, "split": args.split}
+  if {"offset": 0, "split": "test", **results.get("setting", {})} != setting:
     results = {"setting": setting, "curve": {}}
 
-  x = data.load_images("mnist5k", "test", limit=args.offset + args.n)
+  x = data.load_images("mnist5k", args.split, limit=args.offset + args.n)
   x = x[args.offset:]
   if args.workdir:
     snaps = sorted(pathlib.Path(args.workdir, "snapshots").glob("prior_*.ckpt"))
@@ -114,9 +123,9 @@ def main(argv=None):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(steps, mean, "o-", label="mean")
     ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label="± std")
-    ax.set_xlabel("GAN training steps")
+    ax.set_xlabel("training steps")
     ax.set_ylabel("projection PSNR (dB)")
-    ax.set_title(f"Representation error, {len(x)} held-out digits")
+    ax.set_title(f"Representation error, {len(x)} {args.split} digits")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

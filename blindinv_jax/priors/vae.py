@@ -1,0 +1,94 @@
+"""VAE priors: a trained VAE's decoder as a prior of standard-normal latents.
+
+:class:`VAEPrior` implements the prior interface (:mod:`blindinv_jax.priors`)
+with ``latent="normal"``: no clip, or, with ``radius``, the projection onto
+the ball ``|z| <= radius``; it has no discriminator, so the perceptual term
+is off (``alpha=0``).
+"""
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any, Optional, Tuple
+
+import flax
+import jax
+
+from blindinv_jax import checkpoint
+from blindinv_jax.models.vae import Decoder, VAEConfig, init_variables_fn
+from blindinv_jax.priors.base import project, sample
+
+PRIOR_KIND = "vae_prior"
+TRAIN_KIND = "vae_train"
+
+
+class VAEPrior(flax.struct.PyTreeNode):
+  """A trained VAE's decoder (and encoder) variables plus architecture.
+
+  ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``;
+  ``sample_latents``: standard normal; ``project_latents``: identity or the
+  ball of ``radius``; ``encode(x)``: the encoder's mean ``[..., L]``.
+  """
+  dec_vars: Any
+  enc_vars: Any
+  config: VAEConfig = flax.struct.field(pytree_node=False)
+  meta_json: str = flax.struct.field(pytree_node=False, default="{}")
+  radius: Optional[float] = flax.struct.field(pytree_node=False, default=None)
+
+  latent = "normal"
+  has_discriminator = False
+
+  @property
+  def meta(self) -> dict:
+    return json.loads(self.meta_json)
+
+  @property
+  def latent_dim(self) -> int:
+    return self.config.latent_dim
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return tuple(self.config.image_shape)
+
+  def generate(self, z: jax.Array) -> jax.Array:
+    lead = z.shape[:-1]
+    x = Decoder(self.config).apply(self.dec_vars, z.reshape(-1, z.shape[-1]))
+    return x.reshape(*lead, *self.image_shape)
+
+  def encode(self, x: jax.Array) -> jax.Array:
+    from blindinv_jax.models.vae import Encoder
+    lead = x.shape[:-3]
+    mean, _ = Encoder(self.config).apply(self.enc_vars,
+                                         x.reshape(-1, *x.shape[-3:]))
+    return mean.reshape(*lead, self.latent_dim)
+
+  def discriminate(self, x: jax.Array) -> jax.Array:
+    raise ValueError("a VAE prior has no discriminator; the perceptual term "
+                     "needs one (use alpha=0).")
+
+  def sample_latents(self, key: jax.Array, shape) -> jax.Array:
+    return sample("normal", key, shape, self.latent_dim)
+
+  def project_latents(self, z: jax.Array, clip: float = 1.0) -> jax.Array:
+    return project("normal", z, clip, self.radius)
+
+
+def restore(state: dict, meta: dict, path) -> VAEPrior:
+  """A :class:`VAEPrior` from a checkpoint's state dict and metadata."""
+  from blindinv_jax.priors.dcgan import restore_like
+  config = VAEConfig.from_dict(meta["model"])
+  e_ref, d_ref = jax.eval_shape(partial(init_variables_fn, config),
+                                jax.random.key(0))
+  return VAEPrior(dec_vars=restore_like(d_ref, state["dec_vars"], path,
+                                        "decoder"),
+                  enc_vars=restore_like(e_ref, state["enc_vars"], path,
+                                        "encoder"),
+                  config=config, meta_json=json.dumps(meta, sort_keys=True))
+
+
+def save_prior(path, state, config: VAEConfig, meta: dict):
+  """Writes a VAE prior file (decoder and encoder variables)."""
+  from blindinv_jax.priors.dcgan import jsonable
+  tree = {"dec_vars": state.dec_vars, "enc_vars": state.enc_vars}
+  return checkpoint.save(path, jax.device_get(tree), kind=PRIOR_KIND,
+                         meta=jsonable({**meta, "model": config.to_dict()}))

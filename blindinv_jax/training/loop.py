@@ -1,0 +1,207 @@
+"""The training loop every prior family shares: data, batches, resume,
+checkpoints, snapshots, sample grids, logs.
+
+:func:`train_prior` picks the family from ``TrainConfig.model`` (a DCGAN
+preset of :mod:`blindinv_jax.models.dcgan` or a VAE preset of
+:mod:`blindinv_jax.models.vae`) and runs its jitted step
+(:mod:`blindinv_jax.training.gan`, :mod:`blindinv_jax.training.vae`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import resume
+from blindinv_jax.priors.dcgan import jsonable
+from blindinv_jax.validation import check_positive_int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How to train a prior (``blindinv train-prior --config ...``).
+
+  ``model``: a DCGAN preset (``mnist28``, ``celeba64``, ``tiny``) or a VAE
+  preset (``vae28``, ``vae_tiny``). ``lr``, ``b1``, ``b2``: Adam's.
+  """
+  model: str = "mnist28"
+  data: str = "mnist5k"
+  split: str = "train"
+  data_dir: Optional[str] = None
+  limit: Optional[int] = None
+  batch_size: int = 64
+  steps: int = 10_000
+  lr: float = 2e-4
+  b1: float = 0.5
+  b2: float = 0.999
+  seed: int = 0
+  sample_every: int = 500
+  checkpoint_every: int = 500
+  snapshot_every: int = 1000
+  log_every: int = 50
+
+  def replace(self, **kw) -> "TrainConfig":
+    return dataclasses.replace(self, **kw)
+
+  def validate(self):
+    family_of(self.model)
+    for f in ("batch_size", "steps", "sample_every", "checkpoint_every",
+              "snapshot_every", "log_every"):
+      check_positive_int(f"TrainConfig.{f}", getattr(self, f))
+    if not self.lr > 0:
+      raise ValueError(f"TrainConfig.lr must be positive, got {self.lr!r}.")
+    return self
+
+
+class Family(NamedTuple):
+  """What the loop needs of a prior family."""
+  model: Any                                   # its architecture config
+  train_kind: str                              # checkpoint kind
+  init_state: Callable                         # cfg -> state
+  make_step: Callable                          # cfg -> step(state, x, key)
+  generate: Callable                           # (state, z) -> images
+  sample_latents: Callable                     # (key, n) -> z
+  save_prior: Callable                         # (path, state, meta)
+  make_prior: Callable                         # (state, meta_json) -> prior
+  postfix: tuple                       # (label, metric) pairs on the bar
+
+
+def family_of(model_name: str) -> Family:
+  """The training family of a model preset."""
+  from blindinv_jax.models import dcgan, vae
+  if model_name.lower() in vae.PRESETS:
+    from blindinv_jax.training import vae as vae_training
+    return vae_training.family(vae.get_preset(model_name))
+  if model_name.lower() in dcgan.PRESETS:
+    from blindinv_jax.training import gan
+    return gan.family(dcgan.get_preset(model_name))
+  raise ValueError(f"Unknown model preset {model_name!r}; choose one of "
+                   f"{sorted(dcgan.PRESETS) + sorted(vae.PRESETS)}.")
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
+  """Indices of the batch at ``step``: epochs of a seeded permutation.
+
+  A pure function of its arguments, so a resumed run sees the same batches.
+  """
+  out, pos = [], step * batch_size
+  while len(out) < batch_size:
+    epoch, offset = divmod(pos, n)
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    take = perm[offset:offset + batch_size - len(out)]
+    out.extend(take.tolist())
+    pos += len(take)
+  return np.asarray(out, np.int64)
+
+
+def step_key(seed: int, step) -> jax.Array:
+  """The PRNG key of training step ``step``."""
+  return jax.random.fold_in(jax.random.key(seed), step)
+
+
+def train_identity(cfg: TrainConfig) -> dict:
+  """What a training checkpoint must match to be resumed: the config, except
+  ``steps`` (a larger ``steps`` extends a finished run)."""
+  return {"config": {k: v for k, v in dataclasses.asdict(cfg).items()
+                     if k != "steps"}}
+
+
+def _resume(path, state, cfg: TrainConfig, kind: str, workdir):
+  saved, _ = resume.load(
+      path, kind=kind, identity=train_identity(cfg),
+      legacy=lambda meta: {"config": {
+          k: v for k, v in meta.get("train_config", {}).items()
+          if k != "steps"}},
+      message=lambda d: (f"{workdir} holds a run with a different {d}; use "
+                         "another --workdir, or the same config to resume."))
+  state = flax.serialization.from_state_dict(state, saved)
+  return jax.tree_util.tree_map(jnp.asarray, state)
+
+
+def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
+                command: Optional[str] = None):
+  """Trains (or resumes) a prior in ``workdir``; returns it.
+
+  Writes ``workdir/config.json``, ``checkpoint.ckpt`` (latest, with optimiser
+  state) every ``checkpoint_every`` steps, ``snapshots/prior_<step>.ckpt``
+  every ``snapshot_every`` steps, ``samples/step_<step>.png`` every
+  ``sample_every`` steps, ``log.jsonl``, and ``prior.ckpt`` at the end.
+  Re-running with the same config resumes from ``checkpoint.ckpt``; a larger
+  ``steps`` extends a finished run.
+  """
+  from blindinv_jax import __version__, data as data_lib, viz
+  cfg.validate()
+  fam = family_of(cfg.model)
+  model = fam.model
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  source = data_lib.open_images(cfg.data, cfg.split, data_dir=cfg.data_dir,
+                                image_size=model.image_shape[:2])
+  if tuple(source.image_shape) != tuple(model.image_shape):
+    raise ValueError(f"Data {cfg.data!r} has images of shape "
+                     f"{source.image_shape}, model {cfg.model!r} expects "
+                     f"{model.image_shape}.")
+  n = len(source) if cfg.limit is None else min(cfg.limit, len(source))
+  in_memory = source[np.arange(n)] if n * np.prod(model.image_shape) <= 2**28 \
+      else None
+  fetch = (lambda idx: in_memory[idx]) if in_memory is not None else \
+      (lambda idx: source[idx])
+
+  state = fam.init_state(cfg)
+  ckpt_path = workdir / "checkpoint.ckpt"
+  if ckpt_path.exists():
+    state = _resume(ckpt_path, state, cfg, fam.train_kind, workdir)
+  (workdir / "config.json").write_text(json.dumps(
+      {"train_config": dataclasses.asdict(cfg), "model": model.to_dict(),
+       "command": command}, indent=2))
+
+  train_step = fam.make_step(cfg)
+  sample_z = fam.sample_latents(
+      jax.random.fold_in(jax.random.key(cfg.seed), 2**30), 64)
+  start = int(state.step)
+  meta_base = {"train_config": dataclasses.asdict(cfg), "command": command,
+               "data": {"source": cfg.data, "split": cfg.split, "n": n}}
+
+  def save_all(state, step, final=False):
+    meta = {**meta_base, "step": step, "model": model.to_dict(),
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "package_version": __version__}
+    resume.save(ckpt_path, jax.device_get(state), kind=fam.train_kind,
+                identity=train_identity(cfg), meta=jsonable(meta))
+    if step % cfg.snapshot_every == 0 or final:
+      fam.save_prior(workdir / "snapshots" / f"prior_{step:07d}.ckpt", state,
+                     meta)
+    if final:
+      fam.save_prior(workdir / "prior.ckpt", state, meta)
+
+  from tqdm.auto import tqdm
+  bar = tqdm(range(start, cfg.steps), disable=not progress, initial=start,
+             total=cfg.steps, desc="train-prior", dynamic_ncols=True)
+  log = open(workdir / "log.jsonl", "a")
+  t0 = time.time()
+  for step in bar:
+    real = jnp.asarray(fetch(batch_indices(cfg.seed, step, n, cfg.batch_size)))
+    state, metrics = train_step(state, real, step_key(cfg.seed, step))
+    done = step + 1
+    if done % cfg.log_every == 0 or done == cfg.steps:
+      m = {k: round(float(v), 4) for k, v in jax.device_get(metrics).items()}
+      log.write(json.dumps({"step": done, "time": round(time.time() - t0, 2),
+                            **m}) + "\n")
+      log.flush()
+      bar.set_postfix({label: m[k] for label, k in fam.postfix})
+    if done % cfg.sample_every == 0 or done == cfg.steps:
+      viz.save_grid(workdir / "samples" / f"step_{done:07d}.png",
+                    fam.generate(state, sample_z))
+    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+      save_all(state, done, final=done == cfg.steps)
+  log.close()
+  if start >= cfg.steps and not (workdir / "prior.ckpt").exists():
+    save_all(state, start, final=True)
+  return fam.make_prior(state, json.dumps(jsonable(meta_base), sort_keys=True))
