@@ -92,11 +92,12 @@ def _solve(args):
   )
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
-  from blindinv_jax.validation import validate_observations
+  from blindinv_jax.validation import check_prior, validate_observations
   y = load_observations(args.observations)
   prior = resolve(args.prior)
   cfg = solver_config(args)
   y = validate_observations(y, prior, args.sources)
+  check_prior(prior, cfg.alpha)              # before the progress bar
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():
@@ -175,13 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
   s = sub.add_parser("solve", help="blindly recover sources and a surrogate "
                      "of F from observations (Algorithm 1)")
   s.add_argument("--observations", required=True,
-                 help=".npy or .npz file of observations [N, H, W, C_obs]")
+                 help=".npy file, or .npz file with the array under key 'y' "
+                 "or 'observations' (or as its only array): [N, H, W, C_obs] "
+                 "on the scale of the prior's images ([-1, 1])")
   s.add_argument("--prior", default="mnist", help="'mnist' (shipped), a prior "
                  ".ckpt file or train-prior workdir, or 'module.path:factory' "
                  "(a function returning a prior; docs/priors.md)")
   s.add_argument("--sources", type=int, default=1, help="sources S per "
                  "observation")
-  s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"))
+  s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"),
+                 help="the learned F_hat: 'conv' (blur, edge maps) or "
+                 "'mixing' (per-pixel network, for separation)")
   add_solver_args(s)
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--out", required=True, help="output folder")

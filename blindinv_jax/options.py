@@ -20,7 +20,8 @@ SOLVER_OPTIONS = {
     "--latent-steps": ("latent_steps", int, "T2 (default 50)"),
     "--surrogate-lr": ("surrogate_lr", float, "lambda_1 (default 4e-3)"),
     "--latent-lr": ("latent_lr", float, "lambda_2 (tuned 1e-2, paper 3e-4)"),
-    "--alpha": ("alpha", float, "perceptual loss weight (default 1e-4)"),
+    "--alpha": ("alpha", float, "perceptual loss weight (default 1e-4; 0 "
+                "for a prior without a discriminator, e.g. a VAE)"),
     "--restarts": ("restarts", int, "R restarts (default 1)"),
 }
 
