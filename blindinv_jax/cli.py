@@ -1,8 +1,9 @@
 """The ``blindinv`` command line.
 
   blindinv train-prior --config CONFIG --workdir DIR [--steps N] [--seed S]
-  blindinv solve --observations FILE --prior mnist|PATH --sources S --out DIR
-                 [--resume] [--checkpoint-every K]
+  blindinv solve --observations FILE --prior mnist|PATH|module:factory
+                 --sources S --out DIR [--truth FILE] [--resume]
+  blindinv prior-report --prior P --data SOURCE [--split test] [--n N]
   blindinv demo [--out DIR] [--n N] [--task blur|sobel]
 
 Errors a user can act on are printed as one message, without a traceback,
@@ -14,6 +15,7 @@ import argparse
 import pathlib
 import shlex
 import sys
+import warnings
 
 from blindinv_jax.utils import prepare_out
 
@@ -53,29 +55,8 @@ def _train_prior(args):
 def load_observations(path):
   """Observations from a .npy file or a .npz file (key 'y', 'observations'
   or its only array)."""
-  import numpy as np
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"--observations: no file at {str(path)!r}.")
-  if path.suffix not in (".npy", ".npz"):
-    raise ValueError(f"--observations: {path} is not a .npy or .npz file; "
-                     "save the array with numpy.save or numpy.savez.")
-  try:
-    data = np.load(path, allow_pickle=False)
-  except Exception as e:
-    raise ValueError(f"--observations: {path} is not a readable {path.suffix}"
-                     f" file of numbers ({type(e).__name__}); save the array "
-                     "with numpy.save or numpy.savez.") from e
-  if isinstance(data, np.ndarray):
-    return data
-  keys = list(data.keys())
-  for k in ("y", "observations"):
-    if k in keys:
-      return data[k]
-  if len(keys) == 1:
-    return data[keys[0]]
-  raise ValueError(f"--observations: {path} holds arrays {keys}; name the "
-                   "observations 'y' or 'observations'.")
+  from blindinv_jax.report import load_array
+  return load_array(path, "--observations")
 
 
 def _solve(args):
@@ -92,7 +73,13 @@ def _solve(args):
   )
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
-  from blindinv_jax.validation import check_prior, validate_observations
+  from blindinv_jax.report import kernel_summary, load_array, score_sources
+  from blindinv_jax.validation import (
+    channel_notes,
+    check_prior,
+    range_notes,
+    validate_observations,
+  )
   y = load_observations(args.observations)
   prior = resolve(args.prior)
   cfg = solver_config(args)
@@ -110,28 +97,40 @@ def _solve(args):
     if ckpt_dir.exists():                       # --overwrite: start afresh
       import shutil
       shutil.rmtree(ckpt_dir)
+  truth = None if args.truth is None else load_array(args.truth, "--truth")
+  for note in range_notes(y) + channel_notes(y, prior, args.sources):
+    print(f"note: {note}", file=sys.stderr)  # before the progress bar
   from blindinv_jax.utils import progress_callback
   callback, close = progress_callback(cfg.outer_steps)
-  res = solver.solve(y, prior, num_sources=args.sources,
-                     surrogate=args.surrogate, config=cfg,
-                     key=jax.random.key(args.seed), callback=callback,
-                     checkpoint_dir=ckpt_dir,
-                     checkpoint_every=args.checkpoint_every)
+  with warnings.catch_warnings():            # the notes above, said once
+    warnings.simplefilter("ignore", UserWarning)
+    res = solver.solve(y, prior, num_sources=args.sources,
+                       surrogate=args.surrogate, config=cfg,
+                       key=jax.random.key(args.seed), callback=callback,
+                       checkpoint_dir=ckpt_dir,
+                       checkpoint_every=args.checkpoint_every)
   close()
   np.save(out / "sources.npy", np.asarray(res.sources))
   np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
   (out / "surrogate_params.msgpack").write_bytes(
       serialization.msgpack_serialize(serialization.to_state_dict(
           jax.device_get(res.surrogate_params))))
+  summary = {"data_loss_per_observation": np.mean(np.abs(
+      np.asarray(res.reconstruction) - y), axis=(1, 2, 3)).round(5).tolist()}
   if isinstance(res.surrogate, LinearConvSurrogate):
-    np.save(out / "effective_kernel.npy",
-            np.asarray(effective_kernel(res.surrogate_params)))
+    kernel = np.asarray(effective_kernel(res.surrogate_params))
+    np.save(out / "effective_kernel.npy", kernel)
+    viz.save_kernels(out / "kernel.png", [kernel[:, :, 0, 0]],
+                     ["the surrogate's effective kernel"])
+    summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
+  if truth is not None:
+    summary["truth"] = score_sources(res.sources, truth)
   hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
   (out / "history.json").write_text(json.dumps({
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
       "best_restart": int(res.best_restart), "message": res.message,
-      "history": hist}, indent=1))
+      "summary": summary, "history": hist}, indent=1))
   k = min(len(y), 12)
   rows = [y[:k], np.asarray(res.reconstruction[:k])]
   labels = ["observed", "estimated\ncorruption"]
@@ -141,10 +140,56 @@ def _solve(args):
                                   else ""))
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
   viz.save_rows(out / "figure.png", rows, labels)
-  print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+  print_summary(summary, out, args)
   if res.message:
     print(f"blindinv solve: {res.message}", file=sys.stderr)
     return 1
+
+
+def print_summary(summary: dict, out, args) -> None:
+  """What a solve found, in a few lines."""
+  import numpy as np
+  loss = np.asarray(summary["data_loss_per_observation"])
+  print(f"data loss |F_hat(x) - y| per pixel: mean {loss.mean():.4f}, worst "
+        f"{loss.max():.4f} (observation {int(loss.argmax())})")
+  if "kernel" in summary:
+    k = summary["kernel"]
+    print(f"estimated kernel: {k['size'][0]}x{k['size'][1]} (entries above 5% "
+          f"of its peak), centre offset {k['centre_offset']} pixels: "
+          "kernel.png")
+  if "truth" in summary:
+    t = summary["truth"]
+    print(f"against --truth: PSNR {t['psnr'][0]:.2f} ± {t['psnr'][1]:.2f} dB, "
+          f"SSIM {t['ssim'][0]:.3f}")
+  print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+  print(f"can the prior draw images like these? blindinv prior-report "
+        f"--prior {args.prior} --data SOURCE")
+
+
+def _prior_report(args):
+  import numpy as np
+
+  from blindinv_jax import data as data_lib
+  from blindinv_jax.priors import resolve
+  from blindinv_jax.report import prior_report
+  from blindinv_jax.validation import check_positive_int
+  prior = resolve(args.prior)
+  check_positive_int("--n", args.n)
+  x = data_lib.load_images(args.data, args.split, data_dir=args.data_dir,
+                           image_size=prior.image_shape[:2], limit=args.n)
+  if x.shape[-1] != prior.image_shape[-1]:
+    raise ValueError(f"--data {args.data!r} has {x.shape[-1]} channel(s), the "
+                     f"prior draws {prior.image_shape[-1]}.")
+  out = prepare_out(args.out, args.overwrite)
+  print(f"{len(x)} images of {args.data} ({args.split}), "
+        f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}; projecting onto the prior "
+        f"({args.steps} steps)...", flush=True)
+  rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out)
+  print(f"representation error: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f}"
+        f" dB (median {rep['psnr_median']:.2f}, worst {rep['psnr_min']:.2f}), "
+        f"SSIM {rep['ssim'][0]:.3f}")
+  print(rep["verdict"])
+  print(f"wrote samples.png, worst.png, report.json to {out}")
 
 
 def _demo(args):
@@ -195,9 +240,27 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--resume", action="store_true",
                  help="continue the solve checkpointed in --out (same "
                  "observations, prior and settings; --outer-steps may grow)")
+  s.add_argument("--truth", help=".npy/.npz of the true sources ([N, S, H, W, "
+                 "C], or [N, H, W, C] for one source): score the recovery")
   s.add_argument("--checkpoint-every", type=int, default=10,
                  help="outer steps between checkpoints (default 10)")
   s.set_defaults(func=_solve)
+
+  r = sub.add_parser("prior-report", help="can a prior draw images like "
+                     "yours? sample grid and representation error")
+  r.add_argument("--prior", default="mnist", help="'mnist', a prior file or "
+                 "workdir, or 'module.path:factory'")
+  r.add_argument("--data", required=True, help="held-out images: mnist5k, "
+                 "folder:PATH or tfds:NAME (resized to the prior's size)")
+  r.add_argument("--split", default="test", help="the split (default test)")
+  r.add_argument("--data-dir", help="tfds data dir (for tfds: sources)")
+  r.add_argument("--n", type=int, default=100, help="images used (100)")
+  r.add_argument("--steps", type=int, default=1000,
+                 help="projection steps (1000; fewer underestimate)")
+  r.add_argument("--out", default="prior_report", help="output folder")
+  r.add_argument("--overwrite", action="store_true",
+                 help="write into an existing output folder")
+  r.set_defaults(func=_prior_report)
 
   d = sub.add_parser("demo", help="blind deblurring of held-out mnist5k "
                      "digits with the shipped prior (figures + metrics)")

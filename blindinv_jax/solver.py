@@ -230,7 +230,7 @@ def solve(y, prior, *, num_sources: int = 1,
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents)
   check_positive_int("checkpoint_every", checkpoint_every)
-  warn_if_out_of_range(y_host)
+  warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
   step_fn = outer_step
   if config.batch_size is not None and config.batch_size < y_host.shape[0]:
     step_fn = minibatch_outer_step

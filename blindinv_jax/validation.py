@@ -59,6 +59,12 @@ def validate_observations(y, prior, num_sources) -> np.ndarray:
   if y.shape[0] < 1:
     raise ValueError("observations: need at least one observation (N >= 1).")
   if tuple(y.shape[1:3]) != tuple(prior.image_shape[:2]):
+    if tuple(y.shape[2:4]) == tuple(prior.image_shape[:2]) and (
+        y.shape[1] in (1, 3, 4)):
+      raise ValueError(
+          f"observations have shape {list(y.shape)}, which looks like [N, C, "
+          f"H, W]; the solver takes [N, H, W, C]: transpose them with "
+          "np.transpose(y, (0, 2, 3, 1)).")
     raise ValueError(
         f"observations are {y.shape[1]}x{y.shape[2]} but the prior generates "
         f"{prior.image_shape[0]}x{prior.image_shape[1]} images; resize them or "
@@ -71,22 +77,52 @@ def validate_observations(y, prior, num_sources) -> np.ndarray:
   return y
 
 
-def warn_if_out_of_range(y: np.ndarray, limit: float = 10.0) -> None:
-  """Warns when observations are far outside what images in [-1, 1] give.
+def range_notes(y: np.ndarray, limit: float = 10.0) -> list:
+  """What looks wrong with the observations' value range, as sentences.
 
-  A blur of images in ``[-1, 1]`` stays in ``[-1, 1]``, a Sobel edge map in
-  ``[-8, 8]``, a mixture ``|M^T X|`` of three sources within a few units.
-  Values beyond ``limit`` usually mean the data were not rescaled (e.g.
-  uint8 0..255).
+  The prior's images are in ``[-1, 1]``: a blur of them stays in ``[-1,
+  1]``, a Sobel edge map in ``[-8, 8]``, a mixture ``|M^T X|`` of three
+  sources within a few units. Values beyond ``limit`` usually mean 0..255
+  data; values all within ``[0, 1]`` often mean 0..1 data.
   """
+  notes = []
   peak = float(np.max(np.abs(y)))
   if peak > limit:
-    warnings.warn(
+    notes.append(
         f"observations reach |y| = {peak:g}, far outside the range the prior's "
         f"images [-1, 1] produce (|y| <= 8 for the built-in forward models); "
         "rescale them the way the prior's training images were "
-        "(e.g. y / 127.5 - 1 for 0..255 data), or the solver may not converge.",
-        UserWarning, stacklevel=3)
+        "(e.g. y / 127.5 - 1 for 0..255 data), or the solver may not converge.")
+  elif float(np.min(y)) >= 0.0 and peak <= 1.0 and peak > 0.0:
+    notes.append(
+        "observations lie in [0, 1] while the prior's images are in [-1, 1]: "
+        "if they are images scaled to 0..1, rescale them as 2 * y - 1 (a "
+        "process whose output is non-negative, e.g. |mixtures|, can be left "
+        "as it is).")
+  return notes
+
+
+def warn_if_out_of_range(y: np.ndarray, limit: float = 10.0, prior=None,
+                         num_sources: int = 1) -> None:
+  """Warns (``UserWarning``) with each of :func:`range_notes` (and, given
+  the prior, :func:`channel_notes`)."""
+  notes = range_notes(y, limit)
+  if prior is not None:
+    notes += channel_notes(y, prior, num_sources)
+  for note in notes:
+    warnings.warn(note, UserWarning, stacklevel=3)
+
+
+def channel_notes(y: np.ndarray, prior, num_sources: int) -> list:
+  """Observation channels that the prior's sources may not explain."""
+  c, c_obs = prior.image_shape[-1], y.shape[-1]
+  if c_obs > c * num_sources:
+    return [f"observations have {c_obs} channels but the prior draws "
+            f"{num_sources} source(s) of {c} channel(s): the surrogate must "
+            f"invent {c_obs - c * num_sources} channel(s) (e.g. colour from "
+            "grayscale); use a prior with the observations' channels if that "
+            "is not intended."]
+  return []
 
 
 def check_surrogate(module, prior, num_sources: int, out_channels: int) -> None:

@@ -102,6 +102,55 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   assert cli.main(argv) == 2                        # refuses to overwrite
 
 
+def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
+  """The end of a solve says what was found; input notes come before the
+  progress bar; --truth scores the recovery."""
+  import jax
+  import numpy as np
+
+  from blindinv_jax import operators as ops
+  workdir, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(0), 4))
+  y = np.asarray(ops.blur(x, ops.gaussian_kernel(3, 1.0)))
+  np.save(tmp_path / "y01.npy", (y + 1) / 2)            # a 0..1 copy
+  np.save(tmp_path / "truth.npy", np.asarray(x))
+  argv = ["solve", "--observations", str(tmp_path / "y01.npy"), "--prior",
+          str(workdir), "--outer-steps", "1", "--surrogate-steps", "2",
+          "--latent-steps", "2", "--truth", str(tmp_path / "truth.npy"),
+          "--out", str(tmp_path / "out")]
+  assert cli.main(argv) == 0
+  captured = capsys.readouterr()
+  assert "note: observations lie in [0, 1]" in captured.err
+  assert captured.err.index("note:") < captured.err.index("solve:")
+  assert "UserWarning" not in captured.err             # said once, as a note
+  for line in ("data loss |F_hat(x) - y| per pixel", "estimated kernel: ",
+               "against --truth: PSNR", "blindinv prior-report --prior"):
+    assert line in captured.out, line
+  assert (tmp_path / "out" / "kernel.png").exists()
+  summary = json.loads((tmp_path / "out" / "history.json").read_text())[
+      "summary"]
+  assert len(summary["data_loss_per_observation"]) == 4
+  assert set(summary["kernel"]) == {"size", "centre_offset"}
+  assert summary["truth"]["psnr"][0] > 0
+
+
+def test_prior_report_command(tiny_run, tmp_path, capsys):
+  workdir, _ = tiny_run
+  out = tmp_path / "rep"
+  assert cli.main(["prior-report", "--prior", str(workdir), "--data",
+                   "mnist5k", "--n", "6", "--steps", "5", "--out",
+                   str(out)]) == 0
+  printed = capsys.readouterr().out
+  assert "representation error: PSNR" in printed
+  assert "recoveries cannot be much better than" in printed
+  rep = json.loads((out / "report.json").read_text())
+  assert rep["n"] == 6 and len(rep["psnr_per_image"]) == 6
+  assert rep["psnr_min"] == min(rep["psnr_per_image"]) or abs(
+      rep["psnr_min"] - min(rep["psnr_per_image"])) < 0.01
+  for name in ("samples.png", "worst.png"):
+    assert (out / name).exists(), name
+
+
 def test_solve_command_bad_observations(tiny_run, tmp_path, capsys):
   import numpy as np
   workdir, _ = tiny_run

@@ -81,6 +81,9 @@ def _cli_setup(ctx):
   (ctx["tmp"] / "full" / "x.txt").write_text("x")
   (ctx["tmp"] / "notes.txt").write_text("not an array")
   (ctx["tmp"] / "fake.npy").write_text("not an array")
+  from PIL import Image
+  (ctx["tmp"] / "rgb").mkdir(exist_ok=True)
+  Image.new("RGB", (8, 8), (200, 10, 10)).save(ctx["tmp"] / "rgb" / "a.png")
 
 
 # (entry point, bad input, callable(ctx))
@@ -94,6 +97,8 @@ CASES = [
     ("solve", "+Inf in the observations", _solve(Y + np.inf)),
     ("solve", "complex observations", _solve(Y.astype(np.complex64))),
     ("solve", "boolean observations", _solve(Y > 0)),
+    ("solve", "observations [N, C, H, W] (channels first)",
+     _solve(np.zeros((2, 1, 8, 8), np.float32))),
     ("solve", "num_sources=0", _solve(num_sources=0)),
     ("solve", "num_sources=1.5", _solve(num_sources=1.5)),
     ("solve", "surrogate='mlp'", _solve(surrogate="mlp")),
@@ -184,6 +189,9 @@ CASES = [
     ("blindinv demo", "--n 0", _cli("demo", "--n", "0", "--out", "<tmp>/d")),
     ("blindinv demo", "--out an existing, non-empty folder",
      _cli("demo", "--out", "<tmp>/full")),
+    ("blindinv prior-report", "--data with 3 channels, grayscale prior",
+     _cli("prior-report", "--prior", "<workdir>", "--data", "folder:<tmp>/rgb",
+          "--out", "<tmp>/rep")),
     ("blindinv train-prior", "--config nope.py",
      _cli("train-prior", "--config", "nope.py", "--workdir", "<tmp>/w")),
     ("blindinv train-prior", "--steps 0",
@@ -194,6 +202,11 @@ CASES = [
 WARNINGS = [
     ("solve", "observations in 0..255 (not rescaled)",
      lambda ctx: solver.warn_if_out_of_range(Y + 255.0)),
+    ("solve", "observations in 0..1 (not rescaled)",
+     lambda ctx: solver.warn_if_out_of_range(Y + 0.5)),
+    ("solve", "RGB observations with a grayscale prior",
+     lambda ctx: solver.warn_if_out_of_range(
+         np.zeros((2, 8, 8, 3), np.float32), prior=ctx["prior"])),
 ]
 
 

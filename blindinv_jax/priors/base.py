@@ -57,6 +57,36 @@ def project(latent: str, z: jax.Array, clip: float,
   return z * jnp.minimum(1.0, radius / jnp.maximum(norm, 1e-12))
 
 
+def over_batch(fn: Callable, a: jax.Array, event_ndim: int,
+               out_event_shape=()) -> jax.Array:
+  """``fn`` on ``a [..., *event]`` flattened to ``[B, *event]`` (``event``:
+  the last ``event_ndim`` axes); the output reshaped to ``[...,
+  *out_event_shape]``."""
+  lead = a.shape[:a.ndim - event_ndim]
+  out = fn(a.reshape(-1, *a.shape[a.ndim - event_ndim:]))
+  return out.reshape(*lead, *out_event_shape)
+
+
+class TrainedPrior:
+  """Members shared by the project's trained priors (DCGAN, VAE): the
+  architecture in ``self.config``, the training metadata in
+  ``self.meta_json``."""
+
+  @property
+  def meta(self) -> dict:
+    """Training metadata recorded in the checkpoint (step, config, data)."""
+    import json
+    return json.loads(self.meta_json)
+
+  @property
+  def latent_dim(self) -> int:
+    return self.config.latent_dim
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return tuple(self.config.image_shape)
+
+
 class GeneratorPrior(flax.struct.PyTreeNode):
   """A prior made of a pure generator function and its parameters.
 
@@ -81,18 +111,15 @@ class GeneratorPrior(flax.struct.PyTreeNode):
     return self.discriminate_fn is not None
 
   def generate(self, z: jax.Array) -> jax.Array:
-    lead = z.shape[:-1]
-    x = self.generate_fn(self.params, z.reshape(-1, z.shape[-1]))
-    return x.reshape(*lead, *self.image_shape)
+    return over_batch(lambda z: self.generate_fn(self.params, z), z, 1,
+                      self.image_shape)
 
   def discriminate(self, x: jax.Array) -> jax.Array:
     if self.discriminate_fn is None:
       raise ValueError(f"prior {self.name!r} has no discriminator; the "
                        "perceptual term needs one (use alpha=0).")
-    lead = x.shape[:-3]
-    logits = self.discriminate_fn(self.disc_params,
-                                  x.reshape(-1, *x.shape[-3:]))
-    return logits.reshape(lead)
+    return over_batch(lambda x: self.discriminate_fn(self.disc_params, x),
+                      x, 3)
 
   def sample_latents(self, key: jax.Array, shape) -> jax.Array:
     return sample(self.latent, key, shape, self.latent_dim)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import pathlib
 from functools import partial
-from typing import Any, Tuple
+from typing import Any
 
 import flax
 import jax
@@ -28,6 +28,7 @@ from blindinv_jax.models.dcgan import (
   init_variables_fn,
   sample_latents,
 )
+from blindinv_jax.priors.base import TrainedPrior, over_batch
 
 PRIOR_KIND = "gan_prior"
 TRAIN_KIND = "gan_train"
@@ -35,7 +36,7 @@ SHIPPED = {"mnist": "mnist_prior.ckpt"}
 ASSETS = pathlib.Path(__file__).resolve().parent.parent / "assets"
 
 
-class GANPrior(flax.struct.PyTreeNode):
+class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
   """A frozen GAN: generator and discriminator variables plus architecture.
 
   ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``.
@@ -52,29 +53,13 @@ class GANPrior(flax.struct.PyTreeNode):
   latent = "uniform"
   has_discriminator = True
 
-  @property
-  def meta(self) -> dict:
-    """Training metadata recorded in the checkpoint (step, config, data)."""
-    return json.loads(self.meta_json)
-
-  @property
-  def latent_dim(self) -> int:
-    return self.config.latent_dim
-
-  @property
-  def image_shape(self) -> Tuple[int, int, int]:
-    return tuple(self.config.image_shape)
-
   def generate(self, z: jax.Array) -> jax.Array:
-    lead = z.shape[:-1]
-    x = Generator(self.config).apply(self.g_vars, z.reshape(-1, z.shape[-1]))
-    return x.reshape(*lead, *self.image_shape)
+    return over_batch(partial(Generator(self.config).apply, self.g_vars), z,
+                      1, self.image_shape)
 
   def discriminate(self, x: jax.Array) -> jax.Array:
-    lead = x.shape[:-3]
-    logits = Discriminator(self.config).apply(
-        self.d_vars, x.reshape(-1, *x.shape[-3:]))
-    return logits.reshape(lead)
+    return over_batch(partial(Discriminator(self.config).apply, self.d_vars),
+                      x, 3)
 
   def sample_latents(self, key: jax.Array, shape) -> jax.Array:
     return sample_latents(key, shape, self.latent_dim)

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import flax
 import jax
 
 from blindinv_jax import checkpoint
-from blindinv_jax.models.vae import Decoder, VAEConfig, init_variables_fn
-from blindinv_jax.priors.base import project, sample
+from blindinv_jax.models.vae import (
+  Decoder,
+  Encoder,
+  VAEConfig,
+  init_variables_fn,
+)
+from blindinv_jax.priors.base import TrainedPrior, over_batch, project, sample
 
 PRIOR_KIND = "vae_prior"
 TRAIN_KIND = "vae_train"
 
 
-class VAEPrior(flax.struct.PyTreeNode):
+class VAEPrior(TrainedPrior, flax.struct.PyTreeNode):
   """A trained VAE's decoder (and encoder) variables plus architecture.
 
   ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``;
@@ -38,29 +43,13 @@ class VAEPrior(flax.struct.PyTreeNode):
   latent = "normal"
   has_discriminator = False
 
-  @property
-  def meta(self) -> dict:
-    return json.loads(self.meta_json)
-
-  @property
-  def latent_dim(self) -> int:
-    return self.config.latent_dim
-
-  @property
-  def image_shape(self) -> Tuple[int, int, int]:
-    return tuple(self.config.image_shape)
-
   def generate(self, z: jax.Array) -> jax.Array:
-    lead = z.shape[:-1]
-    x = Decoder(self.config).apply(self.dec_vars, z.reshape(-1, z.shape[-1]))
-    return x.reshape(*lead, *self.image_shape)
+    return over_batch(partial(Decoder(self.config).apply, self.dec_vars), z,
+                      1, self.image_shape)
 
   def encode(self, x: jax.Array) -> jax.Array:
-    from blindinv_jax.models.vae import Encoder
-    lead = x.shape[:-3]
-    mean, _ = Encoder(self.config).apply(self.enc_vars,
-                                         x.reshape(-1, *x.shape[-3:]))
-    return mean.reshape(*lead, self.latent_dim)
+    mean = lambda x: Encoder(self.config).apply(self.enc_vars, x)[0]
+    return over_batch(mean, x, 3, (self.latent_dim,))
 
   def discriminate(self, x: jax.Array) -> jax.Array:
     raise ValueError("a VAE prior has no discriminator; the perceptual term "
