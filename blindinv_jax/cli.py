@@ -27,9 +27,8 @@ def load_train_config(spec: str):
   from blindinv_jax.options import load_config_file
   from blindinv_jax.training import TrainConfig
   if spec in PRESETS:
-    data = {"mnist28": "mnist5k", "celeba64": "tfds:celeb_a",
-            "tiny": "mnist5k"}[spec]
-    return TrainConfig(model=spec, data=data)
+    return TrainConfig(model=spec, data={"celeba64": "tfds:celeb_a"}.get(
+        spec, "mnist5k"))
   if spec in VAE_PRESETS:                    # Adam as usual for a VAE
     return TrainConfig(model=spec, data="mnist5k", lr=1e-3, b1=0.9)
   if not pathlib.Path(spec).is_file():
@@ -42,11 +41,20 @@ def load_train_config(spec: str):
 
 def _train_prior(args):
   from blindinv_jax import training
-  cfg = load_train_config(args.config)
-  overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
-                                 ("batch_size", args.batch_size),
-                                 ("data_dir", args.data_dir),
-                                 ("limit", args.limit)) if v is not None}
+  if args.config:
+    cfg = load_train_config(args.config)
+  elif args.data:
+    vae = (args.model or "").startswith("vae")
+    cfg = training.TrainConfig(model=args.model or "auto", data=args.data,
+                               **(dict(lr=1e-3, b1=0.9) if vae else {}))
+  else:
+    raise ValueError("train-prior needs the data: --data SOURCE (mnist5k, "
+                     "folder:PATH or tfds:NAME), or a --config file.")
+  overrides = {k: v for k, v in (
+      ("data", args.data), ("model", args.model), ("split", args.split),
+      ("steps", args.steps), ("seed", args.seed),
+      ("batch_size", args.batch_size), ("data_dir", args.data_dir),
+      ("limit", args.limit)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
   training.train_prior(cfg, args.workdir, command=args.command_line)
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
@@ -207,8 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
 
   t = sub.add_parser("train-prior", help="train a DCGAN or VAE prior "
                      "(resumable)")
-  t.add_argument("--config", required=True,
-                 help="config file with get_config(), or a preset name")
+  t.add_argument("--data", help="training images: mnist5k, folder:PATH "
+                 "(PNG/JPEG; PATH/train/ if it exists) or tfds:NAME")
+  t.add_argument("--model", help="preset: dcgan{28,32,64}_{gray,rgb}, "
+                 "mnist28, celeba64, vae28, ... (default: the dcgan preset "
+                 "that fits the data's image shape)")
+  t.add_argument("--split", help="data split (default train)")
+  t.add_argument("--config", help="config file with get_config() (or a "
+                 "preset name); the flags above and below override it")
   t.add_argument("--workdir", required=True,
                  help="output folder; an existing run there is resumed")
   t.add_argument("--steps", type=int, help="override the number of steps")

@@ -10,6 +10,9 @@ Presets:
     (512, 256, 128, 3); D mirrors it with 5x5 stride-2 convolutions
     (64, 128, 256, 512) and one logit.
   * ``TINY``     8x8x1, latent 8, for tests only.
+  * the family ``dcgan{28,32,64}_{gray,rgb}`` (:func:`dcgan_for`), sized
+    for a few thousand images on a CPU; :func:`preset_for_shape` picks one
+    for a data set's image shape.
 
 Latents are uniform in ``[-1, 1]`` (:func:`sample_latents`).
 """
@@ -113,7 +116,41 @@ TINY = DCGANConfig(
     d_dense=(16,),
 )
 
+
+
+def dcgan_for(size: int, channels: int) -> DCGANConfig:
+  """The family preset ``dcgan<size>_<gray|rgb>`` for ``size`` in 28, 32,
+  64 and 1 or 3 channels: a DCGAN sized for a few thousand images on a CPU
+  (latent 100; G doubles the resolution per transposed conv from 7x7 or
+  4x4, D halves it per strided conv; no hidden Dense layer in D)."""
+  if size not in FAMILY_SIZES or channels not in (1, 3):
+    raise ValueError(f"the DCGAN family has sizes {FAMILY_SIZES} and 1 or 3 "
+                     f"channels, not {size}x{size}x{channels}.")
+  ups = {28: (7, 7, 128), 32: (4, 4, 256), 64: (4, 4, 256)}[size]
+  g = {28: ((64, 4, 2), (32, 4, 2)),
+       32: ((128, 4, 2), (64, 4, 2), (32, 4, 2)),
+       64: ((128, 4, 2), (64, 4, 2), (32, 4, 2), (16, 4, 2))}[size]
+  d = {28: ((32, 4, 2), (64, 4, 2), (128, 3, 2)),
+       32: ((32, 4, 2), (64, 4, 2), (128, 4, 2)),
+       64: ((16, 4, 2), (32, 4, 2), (64, 4, 2), (128, 4, 2))}[size]
+  return DCGANConfig(name=f"dcgan{size}_{'gray' if channels == 1 else 'rgb'}",
+                     image_shape=(size, size, channels), latent_dim=100,
+                     g_base=ups, g_stages=(*g, (channels, 3, 1)), d_stages=d)
+
+
+FAMILY_SIZES = (28, 32, 64)
+FAMILY = {c.name: c for c in (dcgan_for(s, ch) for s in FAMILY_SIZES
+                              for ch in (1, 3))}
 PRESETS = {c.name: c for c in (MNIST28, CELEBA64, TINY)}
+PRESETS.update(FAMILY)
+
+
+def preset_for_shape(height: int, width: int, channels: int) -> DCGANConfig:
+  """The family preset for images of this shape: the smallest family size
+  at least ``min(height, width)`` (else the largest), 1 or 3 channels."""
+  side = min(height, width)
+  size = next((s for s in FAMILY_SIZES if s >= side), FAMILY_SIZES[-1])
+  return dcgan_for(size, 1 if channels == 1 else 3)
 
 
 def get_preset(name: str) -> DCGANConfig:

@@ -1,6 +1,13 @@
 """Training a DCGAN prior: non-saturating GAN loss, Adam (2e-4, beta1 0.5),
 one jitted step. The loop, resume and files are
 :mod:`blindinv_jax.training.loop`'s. Same seed, same weights.
+
+Options for small data sets (``TrainConfig``): ``ema_decay`` keeps an
+exponential moving average of G's parameters (the prior is then the EMA
+generator), ``diffaug`` applies differentiable augmentation to real and
+generated images before D (:mod:`blindinv_jax.training.augment`), and
+``r1_gamma`` adds the R1 penalty ``gamma/2 * |grad_x D(x)|^2`` on real
+images to D's loss.
 """
 from __future__ import annotations
 
@@ -31,6 +38,12 @@ class TrainState(flax.struct.PyTreeNode):
   d_vars: Any
   g_opt: Any
   d_opt: Any
+  g_ema: Any = None          # EMA of G's variables (``TrainConfig.ema_decay``)
+
+
+def prior_generator(state: TrainState):
+  """The generator variables a prior uses: the EMA ones if kept."""
+  return state.g_vars if state.g_ema is None else state.g_ema
 
 
 def _adam(lr: float, b1: float, b2: float):
@@ -45,7 +58,8 @@ def init_train_state(cfg: TrainConfig) -> TrainState:
   tx = _adam(cfg.lr, cfg.b1, cfg.b2)
   return TrainState(step=jnp.zeros((), jnp.int32), g_vars=g_vars,
                     d_vars=d_vars, g_opt=tx.init(g_vars["params"]),
-                    d_opt=tx.init(d_vars["params"]))
+                    d_opt=tx.init(d_vars["params"]),
+                    g_ema=None if cfg.ema_decay is None else g_vars)
 
 
 def discriminator_loss(model: DCGANConfig, d_vars, real, fake):
@@ -67,25 +81,41 @@ def discriminator_loss(model: DCGANConfig, d_vars, real, fake):
 def make_train_step(cfg: TrainConfig) -> Callable:
   """``step(state, real [B,H,W,C], key) -> (state, metrics)``, jitted.
 
-  Cached per (model, optimiser) so repeated runs reuse one compiled step.
+  Cached per (model, optimiser, options) so repeated runs reuse one
+  compiled step.
   """
-  return _train_step(cfg.model, cfg.lr, cfg.b1, cfg.b2)
+  return _train_step(cfg.model, cfg.lr, cfg.b1, cfg.b2, cfg.ema_decay,
+                     cfg.diffaug, cfg.r1_gamma)
 
 
 @functools.lru_cache(maxsize=8)
-def _train_step(model_name: str, lr: float, b1: float, b2: float) -> Callable:
+def _train_step(model_name: str, lr: float, b1: float, b2: float,
+                ema_decay=None, diffaug: str = "", r1_gamma: float = 0.0
+                ) -> Callable:
+  from blindinv_jax.training.augment import augment, check_policy
   model = get_preset(model_name)
   gen, disc = Generator(model), Discriminator(model)
   tx = _adam(lr, b1, b2)
+  policy = check_policy(diffaug)
+  aug = ((lambda x, k: augment(x, k, policy)) if policy else
+         (lambda x, k: x))
 
   def step(state: TrainState, real, key):
     z = sample_latents(key, real.shape[0], model.latent_dim)
     fake = gen.apply(state.g_vars, z, train=True, mutable=["batch_stats"])[0]
+    k_real, k_fake, k_gen = (jax.random.fold_in(key, i) for i in (1, 2, 3))
+    real_in = aug(real, k_real)
 
     def d_loss_fn(d_params):
-      return discriminator_loss(
-          model, {**state.d_vars, "params": d_params}, real,
-          jax.lax.stop_gradient(fake))
+      d_vars = {**state.d_vars, "params": d_params}
+      loss, aux = discriminator_loss(
+          model, d_vars, real_in, aug(jax.lax.stop_gradient(fake), k_fake))
+      if r1_gamma > 0:
+        logits = lambda x: disc.apply(d_vars, x, train=True,
+                                      mutable=["batch_stats"])[0]
+        g = jax.grad(lambda x: jnp.sum(logits(x)))(real_in)
+        loss = loss + 0.5 * r1_gamma * jnp.mean(jnp.sum(g * g, (1, 2, 3)))
+      return loss, aux
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = (
         jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_vars["params"]))
@@ -96,7 +126,8 @@ def _train_step(model_name: str, lr: float, b1: float, b2: float) -> Callable:
     def g_loss_fn(g_params):
       fake, mut = gen.apply({**state.g_vars, "params": g_params}, z,
                             train=True, mutable=["batch_stats"])
-      logits, _ = disc.apply(d_vars, fake, train=True, mutable=["batch_stats"])
+      logits, _ = disc.apply(d_vars, aug(fake, k_gen), train=True,
+                             mutable=["batch_stats"])
       # Non-saturating generator loss -log D(G(z)).
       return jnp.mean(jax.nn.softplus(-logits)), mut["batch_stats"]
 
@@ -105,11 +136,16 @@ def _train_step(model_name: str, lr: float, b1: float, b2: float) -> Callable:
     upd, g_opt = tx.update(g_grads, state.g_opt, state.g_vars["params"])
     g_vars = {"params": optax.apply_updates(state.g_vars["params"], upd),
               "batch_stats": g_stats}
+    g_ema = state.g_ema
+    if ema_decay is not None:
+      g_ema = {"params": optax.incremental_update(
+          g_vars["params"], g_ema["params"], 1.0 - ema_decay),
+               "batch_stats": g_stats}
     metrics = {"d_loss": d_loss, "g_loss": g_loss,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
                "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
     return TrainState(step=state.step + 1, g_vars=g_vars, d_vars=d_vars,
-                      g_opt=g_opt, d_opt=d_opt), metrics
+                      g_opt=g_opt, d_opt=d_opt, g_ema=g_ema), metrics
 
   return jax.jit(step, donate_argnums=0)
 
@@ -120,9 +156,20 @@ def family(model: DCGANConfig):
   return Family(
       model=model, train_kind=TRAIN_KIND, init_state=init_train_state,
       make_step=make_train_step,
-      generate=lambda s, z: Generator(model).apply(s.g_vars, z),
+      generate=lambda s, z: Generator(model).apply(prior_generator(s), z),
       sample_latents=lambda k, n: sample_latents(k, n, model.latent_dim),
-      save_prior=lambda path, s, meta: save_prior(path, s, model, meta),
+      save_prior=lambda path, s, meta: _save(path, s, model, meta),
       make_prior=lambda s, meta_json: GANPrior(
-          g_vars=s.g_vars, d_vars=s.d_vars, config=model, meta_json=meta_json),
+          g_vars=prior_generator(s), d_vars=s.d_vars, config=model,
+          meta_json=meta_json),
       postfix=(("d", "d_loss"), ("g", "g_loss")))
+
+
+def _save(path, state: TrainState, model: DCGANConfig, meta: dict):
+  """The prior file (the EMA generator if kept); with EMA, the raw
+  generator's snapshot is written beside it as ``raw_<name>``, so the two can
+  be compared."""
+  save_prior(path, state.replace(g_vars=prior_generator(state)), model, meta)
+  if state.g_ema is not None and path.parent.name == "snapshots":
+    save_prior(path.with_name("raw_" + path.name), state, model,
+               {**meta, "generator": "raw (not EMA)"})

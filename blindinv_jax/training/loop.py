@@ -28,8 +28,11 @@ from blindinv_jax.validation import check_positive_int
 class TrainConfig:
   """How to train a prior (``blindinv train-prior --config ...``).
 
-  ``model``: a DCGAN preset (``mnist28``, ``celeba64``, ``tiny``) or a VAE
-  preset (``vae28``, ``vae_tiny``). ``lr``, ``b1``, ``b2``: Adam's.
+  ``model``: a DCGAN preset (``mnist28``, ``celeba64``, ``tiny``, the
+  family ``dcgan{28,32,64}_{gray,rgb}``), a VAE preset (``vae28``,
+  ``vae_tiny``), or ``"auto"``: the family preset that fits the data's image
+  shape (:func:`blindinv_jax.models.dcgan.preset_for_shape`). ``lr``,
+  ``b1``, ``b2``: Adam's.
   """
   model: str = "mnist28"
   data: str = "mnist5k"
@@ -46,17 +49,29 @@ class TrainConfig:
   checkpoint_every: int = 500
   snapshot_every: int = 1000
   log_every: int = 50
+  ema_decay: Optional[float] = None
+  diffaug: str = ""
+  r1_gamma: float = 0.0
 
   def replace(self, **kw) -> "TrainConfig":
     return dataclasses.replace(self, **kw)
 
   def validate(self):
-    family_of(self.model)
+    if self.model != "auto":
+      family_of(self.model)
     for f in ("batch_size", "steps", "sample_every", "checkpoint_every",
               "snapshot_every", "log_every"):
       check_positive_int(f"TrainConfig.{f}", getattr(self, f))
     if not self.lr > 0:
       raise ValueError(f"TrainConfig.lr must be positive, got {self.lr!r}.")
+    if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+      raise ValueError(f"TrainConfig.ema_decay must be in (0, 1) or None, got "
+                       f"{self.ema_decay!r}.")
+    if not self.r1_gamma >= 0:
+      raise ValueError(f"TrainConfig.r1_gamma must be >= 0, got "
+                       f"{self.r1_gamma!r}.")
+    from blindinv_jax.training.augment import check_policy
+    check_policy(self.diffaug)
     return self
 
 
@@ -86,6 +101,20 @@ def family_of(model_name: str) -> Family:
                    f"{sorted(dcgan.PRESETS) + sorted(vae.PRESETS)}.")
 
 
+def resolve_model(cfg: TrainConfig) -> TrainConfig:
+  """``cfg`` with ``model="auto"`` replaced by the family preset that fits
+  the data's image shape (its native size, 1 or 3 channels)."""
+  if cfg.model != "auto":
+    return cfg
+  from blindinv_jax import data as data_lib
+  from blindinv_jax.models.dcgan import preset_for_shape
+  try:
+    source = data_lib.open_images(cfg.data, cfg.split, data_dir=cfg.data_dir)
+  except ValueError as e:
+    raise ValueError(f"{e} (or name the model with --model).") from e
+  return cfg.replace(model=preset_for_shape(*source.image_shape).name)
+
+
 def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
   """Indices of the batch at ``step``: epochs of a seeded permutation.
 
@@ -106,11 +135,16 @@ def step_key(seed: int, step) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), step)
 
 
+#: Options added later: they count in a run's identity only when set, so
+#: runs saved before they existed still resume.
+_LATER = {"ema_decay": None, "diffaug": "", "r1_gamma": 0.0}
+
+
 def train_identity(cfg: TrainConfig) -> dict:
   """What a training checkpoint must match to be resumed: the config, except
   ``steps`` (a larger ``steps`` extends a finished run)."""
   return {"config": {k: v for k, v in dataclasses.asdict(cfg).items()
-                     if k != "steps"}}
+                     if k != "steps" and not (k in _LATER and v == _LATER[k])}}
 
 
 def _resume(path, state, cfg: TrainConfig, kind: str, workdir):
@@ -121,7 +155,10 @@ def _resume(path, state, cfg: TrainConfig, kind: str, workdir):
           if k != "steps"}},
       message=lambda d: (f"{workdir} holds a run with a different {d}; use "
                          "another --workdir, or the same config to resume."))
-  state = flax.serialization.from_state_dict(state, saved)
+  # Fields that are unset (None) in this run may be absent from older files.
+  unset = {k: None for k, v in flax.serialization.to_state_dict(state).items()
+           if v is None}
+  state = flax.serialization.from_state_dict(state, {**unset, **saved})
   return jax.tree_util.tree_map(jnp.asarray, state)
 
 
@@ -137,7 +174,8 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
   ``steps`` extends a finished run.
   """
   from blindinv_jax import __version__, data as data_lib, viz
-  cfg.validate()
+  say = print if progress else (lambda *a, **k: None)
+  cfg = resolve_model(cfg.validate())
   fam = family_of(cfg.model)
   model = fam.model
   workdir = pathlib.Path(workdir)
@@ -153,6 +191,11 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
       else None
   fetch = (lambda idx: in_memory[idx]) if in_memory is not None else \
       (lambda idx: source[idx])
+  h, w, c = model.image_shape
+  sample = in_memory if in_memory is not None else fetch(np.arange(min(n, 256)))
+  say(f"data {cfg.data} ({cfg.split}): {n} images, {h}x{w}, {c} channel(s), "
+      f"values in [{float(sample.min()):.2f}, {float(sample.max()):.2f}]; "
+      f"model {cfg.model}", flush=True)
 
   state = fam.init_state(cfg)
   ckpt_path = workdir / "checkpoint.ckpt"
@@ -162,7 +205,12 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
       {"train_config": dataclasses.asdict(cfg), "model": model.to_dict(),
        "command": command}, indent=2))
 
-  train_step = fam.make_step(cfg)
+  say("compiling the training step...", end=" ", flush=True)
+  t_compile = time.perf_counter()
+  first = jnp.asarray(fetch(batch_indices(cfg.seed, 0, n, cfg.batch_size)))
+  train_step = fam.make_step(cfg).lower(state, first,
+                                        step_key(cfg.seed, 0)).compile()
+  say(f"{time.perf_counter() - t_compile:.1f} s", flush=True)
   sample_z = fam.sample_latents(
       jax.random.fold_in(jax.random.key(cfg.seed), 2**30), 64)
   start = int(state.step)

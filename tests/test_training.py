@@ -1,0 +1,95 @@
+"""Training on small data: the DCGAN family, --data from flags alone, EMA,
+DiffAugment and R1 (deterministic, resumable, the EMA generator saved)."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from blindinv_jax import cli, training
+from blindinv_jax.models import dcgan
+from blindinv_jax.priors import load_prior
+from blindinv_jax.training import augment
+
+TINY = dict(model="tiny", data="mnist5k", batch_size=8, steps=4,
+            sample_every=2, checkpoint_every=2, snapshot_every=2, log_every=2)
+
+
+def test_family_presets_fit_their_shapes():
+  for size in dcgan.FAMILY_SIZES:
+    for ch in (1, 3):
+      cfg = dcgan.dcgan_for(size, ch)
+      g, d = jax.eval_shape(lambda k, c=cfg: dcgan.init_variables_fn(c, k),
+                            jax.random.key(0))
+      out = jax.eval_shape(lambda gv, c=cfg: dcgan.Generator(c).apply(
+          gv, jnp.zeros((2, 100))), g)
+      assert out.shape == (2, size, size, ch)
+  assert dcgan.preset_for_shape(25, 25, 1).name == "dcgan28_gray"
+  assert dcgan.preset_for_shape(30, 31, 3).name == "dcgan32_rgb"
+  assert dcgan.preset_for_shape(250, 250, 3).name == "dcgan64_rgb"
+  with pytest.raises(ValueError, match="sizes"):
+    dcgan.dcgan_for(48, 1)
+
+
+def test_translation_shifts_and_cutout_zeroes_a_square():
+  x = jnp.arange(2 * 8 * 8, dtype=jnp.float32).reshape(2, 8, 8, 1) + 1.0
+  t = augment.translation(x, jax.random.key(0))
+  for i in range(2):                     # a shift of at most 1 pixel (8/8)
+    found = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+             if np.array_equal(np.asarray(t[i, 1:-1, 1:-1]), np.asarray(
+                 x[i, 1 - dy:7 - dy, 1 - dx:7 - dx]))]
+    assert found
+  c = augment.cutout(x, jax.random.key(1))
+  zeros = np.asarray(c == 0).reshape(2, -1).sum(1)
+  assert np.all(zeros > 0) and np.all(zeros <= 16)         # a 4x4 square
+  np.testing.assert_array_equal(np.asarray(c)[np.asarray(c) != 0],
+                                np.asarray(x)[np.asarray(c) != 0])
+  with pytest.raises(ValueError, match="unknown DiffAugment"):
+    augment.check_policy("translation,color")
+
+
+def test_tricks_are_deterministic_resume_and_save_the_ema_generator(tmp_path):
+  cfg = training.TrainConfig(**TINY, ema_decay=0.9,
+                             diffaug="translation,cutout", r1_gamma=1.0)
+  a = training.train_prior(cfg, tmp_path / "a", progress=False)
+  b = training.train_prior(cfg, tmp_path / "b", progress=False)
+  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  snaps = sorted(p.name for p in (tmp_path / "a" / "snapshots").iterdir())
+  assert snaps == ["prior_0000002.ckpt", "prior_0000004.ckpt",
+                   "raw_prior_0000002.ckpt", "raw_prior_0000004.ckpt"]
+  ema = load_prior(tmp_path / "a" / "snapshots" / "prior_0000004.ckpt")
+  raw = load_prior(tmp_path / "a" / "snapshots" / "raw_prior_0000004.ckpt")
+  z = ema.sample_latents(jax.random.key(0), 3)
+  assert float(jnp.abs(ema.generate(z) - raw.generate(z)).max()) > 1e-4
+  np.testing.assert_array_equal(                    # the prior is the EMA
+      load_prior(tmp_path / "a").generate(z), ema.generate(z))
+  training.train_prior(cfg.replace(steps=6), tmp_path / "a", progress=False)
+  log = [json.loads(line) for line in
+         (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in log] == [2, 4, 6]
+  with pytest.raises(ValueError, match="different config"):
+    training.train_prior(cfg.replace(r1_gamma=2.0), tmp_path / "a",
+                         progress=False)
+
+
+def test_train_prior_from_flags_on_a_folder(tmp_path, capsys):
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 12), ("val", 4)):
+    (tmp_path / "imgs" / split).mkdir(parents=True)
+    for i in range(n):
+      Image.fromarray(rng.integers(0, 255, (20, 20), np.uint8)).save(
+          tmp_path / "imgs" / split / f"{i}.png")
+  argv = ["train-prior", "--data", f"folder:{tmp_path / 'imgs'}", "--workdir",
+          str(tmp_path / "run"), "--steps", "2", "--batch-size", "4"]
+  assert cli.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "12 images, 28x28, 1 channel(s), values in [" in out
+  assert "model dcgan28_gray" in out and "compiling the training step..." in out
+  cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert cfg["train_config"]["model"] == "dcgan28_gray"
+  assert load_prior(tmp_path / "run").image_shape == (28, 28, 1)
+  assert cli.main(["train-prior", "--workdir", str(tmp_path / "x")]) == 2
+  assert "needs the data" in capsys.readouterr().err
