@@ -168,7 +168,19 @@ def test_cli_takes_module_factory(tmp_path, monkeypatch, digits, capsys):
       def make():
         w = jax.random.normal(jax.random.key(2), (5, 64)) * 0.5
         return priors.from_function(generate, w, latent_dim=5)
-      """))
+
+      class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, z):
+          h = nn.relu(nn.Dense(32)(z))
+          return jnp.tanh(nn.Dense(64)(h)).reshape(z.shape[0], 8, 8, 1)
+
+      def make_flax():
+        g = MLP()
+        return priors.from_flax(g, g.init(jax.random.key(0), jnp.zeros((1, 6))),
+                                latent_dim=6)
+      """).replace("import jax, jax.numpy as jnp",
+                   "import flax.linen as nn, jax, jax.numpy as jnp"))
   monkeypatch.chdir(tmp_path)
   np.save(tmp_path / "y.npy", np.asarray(digits[1]))
   argv = ["solve", "--observations", "y.npy", "--prior", "my_prior:make",
@@ -180,6 +192,9 @@ def test_cli_takes_module_factory(tmp_path, monkeypatch, digits, capsys):
   assert np.load(tmp_path / "out" / "sources.npy").shape == (4, 1, 8, 8, 1)
   assert cli.main(argv[:4] + ["my_prior:nope"] + argv[5:-1] + ["out2"]) == 2
   assert "has no function 'nope'" in capsys.readouterr().err
+  assert cli.main(argv[:4] + ["my_prior:make_flax"] + argv[5:-1] +
+                  ["out3"]) == 0
+  assert np.load(tmp_path / "out3" / "sources.npy").shape == (4, 1, 8, 8, 1)
 
 
 def test_vae_prior_trains_loads_and_solves(tmp_path, digits):
