@@ -54,7 +54,8 @@ def _train_prior(args):
       ("data", args.data), ("model", args.model), ("split", args.split),
       ("steps", args.steps), ("seed", args.seed),
       ("batch_size", args.batch_size), ("data_dir", args.data_dir),
-      ("limit", args.limit)) if v is not None}
+      ("limit", args.limit), ("ema_decay", args.ema),
+      ("diffaug", args.diffaug), ("r1_gamma", args.r1)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
   training.train_prior(cfg, args.workdir, command=args.command_line)
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
@@ -230,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--batch-size", type=int, help="override the batch size")
   t.add_argument("--limit", type=int, help="use the first N training images")
   t.add_argument("--data-dir", help="tfds data dir (for tfds: sources)")
+  t.add_argument("--ema", type=float, help="keep an EMA of G with this decay "
+                 "(e.g. 0.999); the prior is then the EMA generator")
+  t.add_argument("--diffaug", help="DiffAugment policy for few images, e.g. "
+                 "translation,cutout")
+  t.add_argument("--r1", type=float, help="R1 penalty weight gamma on D")
   t.set_defaults(func=_train_prior)
 
   s = sub.add_parser("solve", help="blindly recover sources and a surrogate "
