@@ -10,7 +10,13 @@ from blindinv_jax.models.layers import PhaseConvTranspose
 # Parameter counts per preset (a change of architecture must be deliberate).
 PARAM_COUNTS = {"mnist28": (798_385, 517_537),
                 "celeba64": (18_855_043, 4_315_649),
-                "tiny": (2_737, 3_273)}
+                "tiny": (2_737, 3_273),
+                "dcgan28_gray": (791_777, 109_473),
+                "dcgan28_rgb": (792_355, 110_497),
+                "dcgan32_gray": (1_098_977, 166_817),
+                "dcgan32_rgb": (1_099_555, 167_841),
+                "dcgan64_gray": (1_107_057, 174_801),
+                "dcgan64_rgb": (1_107_347, 175_313)}
 
 
 @pytest.mark.parametrize("name", sorted(dcgan.PRESETS))

@@ -65,25 +65,36 @@ class DCGANConfig:
 
   @classmethod
   def from_dict(cls, d: dict) -> "DCGANConfig":
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - fields
-    if unknown:
-      raise ValueError(f"Unknown DCGANConfig fields {sorted(unknown)}; the "
-                       "checkpoint was written by a newer blindinv-jax.")
-    def tup(v):
-      return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
-    return cls(**{k: tup(v) for k, v in d.items()})
+    return config_from_dict(cls, d)
 
   def __post_init__(self):
-    h, w, _ = self.g_base
-    for _, _, s in self.g_stages:
-      h, w = h * s, w * s
-    if (h, w) != tuple(self.image_shape[:2]):
-      raise ValueError(f"{self.name}: g_base {self.g_base} and strides of "
-                       f"g_stages give {h}x{w}, not {self.image_shape[:2]}.")
-    if self.g_stages[-1][0] != self.image_shape[2]:
-      raise ValueError(f"{self.name}: the last generator stage must output "
-                       f"{self.image_shape[2]} channels.")
+    check_upsampling(self.name, self.image_shape, self.g_base, self.g_stages)
+
+
+def config_from_dict(cls, d: dict):
+  """A frozen architecture dataclass from a checkpoint's dict (lists back to
+  tuples); unknown fields mean a newer writer."""
+  unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+  if unknown:
+    raise ValueError(f"Unknown {cls.__name__} fields {sorted(unknown)}; the "
+                     "checkpoint was written by a newer blindinv-jax.")
+  tup = lambda v: (tuple(tup(x) for x in v) if isinstance(v, (list, tuple))
+                   else v)
+  return cls(**{k: tup(v) for k, v in d.items()})
+
+
+def check_upsampling(name: str, image_shape, base, stages) -> None:
+  """The generator's (or decoder's) base and strides give ``image_shape``
+  and its last stage outputs the image's channels."""
+  h, w, _ = base
+  for _, _, s in stages:
+    h, w = h * s, w * s
+  if (h, w) != tuple(image_shape[:2]):
+    raise ValueError(f"{name}: base {base} and the strides of the stages "
+                     f"give {h}x{w}, not {tuple(image_shape[:2])}.")
+  if stages[-1][0] != image_shape[2]:
+    raise ValueError(f"{name}: the last stage must output {image_shape[2]} "
+                     "channels.")
 
 
 MNIST28 = DCGANConfig(

@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from blindinv_jax.models.dcgan import check_upsampling, config_from_dict
 from blindinv_jax.models.layers import Conv, PhaseConvTranspose
 
 Stage = Tuple[int, int, int]  # (features, kernel, stride)
@@ -55,25 +56,11 @@ class VAEConfig:
 
   @classmethod
   def from_dict(cls, d: dict) -> "VAEConfig":
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - fields
-    if unknown:
-      raise ValueError(f"Unknown VAEConfig fields {sorted(unknown)}; the "
-                       "checkpoint was written by a newer blindinv-jax.")
-    tup = lambda v: (tuple(tup(x) for x in v) if isinstance(v, (list, tuple))
-                     else v)
-    return cls(**{k: tup(v) for k, v in d.items()})
+    return config_from_dict(cls, d)
 
   def __post_init__(self):
-    h, w, _ = self.dec_base
-    for _, _, s in self.dec_stages:
-      h, w = h * s, w * s
-    if (h, w) != tuple(self.image_shape[:2]):
-      raise ValueError(f"{self.name}: dec_base {self.dec_base} and strides "
-                       f"give {h}x{w}, not {self.image_shape[:2]}.")
-    if self.dec_stages[-1][0] != self.image_shape[2]:
-      raise ValueError(f"{self.name}: the last decoder stage must output "
-                       f"{self.image_shape[2]} channels.")
+    check_upsampling(self.name, self.image_shape, self.dec_base,
+                     self.dec_stages)
 
 
 VAE28 = VAEConfig(name="vae28", image_shape=(28, 28, 1), latent_dim=32,
