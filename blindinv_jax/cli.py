@@ -130,7 +130,9 @@ def _solve(args):
     kernel = np.asarray(effective_kernel(res.surrogate_params))
     np.save(out / "effective_kernel.npy", kernel)
     viz.save_kernels(out / "kernel.png", [kernel[:, :, 0, 0]],
-                     ["the surrogate's effective kernel"])
+                     ["estimated kernel"],
+                     title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
+                     "surrogate's effective kernel")
     summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)

@@ -113,7 +113,8 @@ def save_kernels(path, kernels: Sequence, labels: Sequence[str],
   only defined up to scale.
   """
   plt = _pyplot()
-  fig, axes = plt.subplots(1, len(kernels), figsize=(2.4 * len(kernels), 2.6),
+  fig, axes = plt.subplots(1, len(kernels),
+                           figsize=(max(3.2, 2.4 * len(kernels)), 2.6),
                            squeeze=False)
   for ax, k, label in zip(axes[0], kernels, labels):
     k = np.asarray(k, np.float32)
