@@ -192,6 +192,8 @@ def _prior_report(args):
     raise ValueError(f"--data {args.data!r} has {x.shape[-1]} channel(s), the "
                      f"prior draws {prior.image_shape[-1]}.")
   out = prepare_out(args.out, args.overwrite)
+  if args.snapshots:
+    return _rank_snapshots(args, np.asarray(x), out)
   print(f"{len(x)} images of {args.data} ({args.split}), "
         f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}; projecting onto the prior "
         f"({args.steps} steps)...", flush=True)
@@ -201,6 +203,30 @@ def _prior_report(args):
         f"SSIM {rep['ssim'][0]:.3f}")
   print(rep["verdict"])
   print(f"wrote samples.png, worst.png, report.json to {out}")
+
+
+def _rank_snapshots(args, x, out):
+  """Scores every snapshot of a train-prior workdir; names the best."""
+  import json
+
+  from blindinv_jax.priors import load_prior
+  from blindinv_jax.report import prior_report
+  snaps = sorted(pathlib.Path(args.prior, "snapshots").glob("prior_*.ckpt"))
+  if not snaps:
+    raise FileNotFoundError(f"--snapshots: no snapshots/prior_*.ckpt in "
+                            f"{args.prior!r}; give a train-prior workdir.")
+  scores = {}
+  for path in snaps:
+    rep = prior_report(load_prior(path), x, steps=args.steps)
+    scores[path.name] = rep["psnr"]
+    print(f"{path.name}: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f} dB",
+          flush=True)
+  best = max(scores, key=lambda k: scores[k][0])
+  (out / "snapshots.json").write_text(json.dumps(
+      {"split": args.split, "n": len(x), "psnr": scores, "best": best},
+      indent=1))
+  print(f"best on {args.split}: {pathlib.Path(args.prior, 'snapshots', best)}"
+        f" ({scores[best][0]:.2f} dB); use it as --prior")
 
 
 def _demo(args):
@@ -279,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
   r.add_argument("--n", type=int, default=100, help="images used (100)")
   r.add_argument("--steps", type=int, default=1000,
                  help="projection steps (1000; fewer underestimate)")
+  r.add_argument("--snapshots", action="store_true", help="--prior is a "
+                 "train-prior workdir: score each snapshot, name the best "
+                 "(choose on --split val, never on test)")
   r.add_argument("--out", default="prior_report", help="output folder")
   r.add_argument("--overwrite", action="store_true",
                  help="write into an existing output folder")

@@ -186,3 +186,15 @@ def test_solve_resume(tiny_run, tmp_path, capsys):
   assert cli.main(base + ["--outer-steps", "3", "--resume", "--latent-lr",
                           "0.1"]) == 2
   assert "different solve" in capsys.readouterr().err
+
+
+def test_prior_report_ranks_snapshots(tiny_run, tmp_path, capsys):
+  workdir, _ = tiny_run
+  assert cli.main(["prior-report", "--prior", str(workdir), "--data",
+                   "mnist5k", "--split", "val", "--n", "4", "--steps", "3",
+                   "--snapshots", "--out", str(tmp_path / "r")]) == 0
+  ranks = json.loads((tmp_path / "r" / "snapshots.json").read_text())
+  assert set(ranks["psnr"]) == {"prior_0000003.ckpt", "prior_0000006.ckpt"}
+  assert ranks["best"] in ranks["psnr"] and ranks["split"] == "val"
+  assert "best on val:" in capsys.readouterr().out
+
