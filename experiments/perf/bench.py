@@ -55,7 +55,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from timing import interleaved_medians, median_time  # noqa: E402
+from timing import interleaved_medians, machine_info, machine_line, median_time  # noqa: E402
 
 
 def ceiling(repeats=5):
@@ -252,9 +252,7 @@ def main(argv=None):
   prior = load_prior("mnist")
   cfg = solver.PAPER.replace(surrogate_steps=args.inner_steps,
                              latent_steps=args.inner_steps)
-  machine = {"backend": jax.default_backend(),
-             "devices": [str(d) for d in jax.devices()],
-             "cpu_count": os.cpu_count(), **ceiling()}
+  machine = {**machine_info(), "cpu_count": os.cpu_count(), **ceiling()}
   print("machine:", machine, flush=True)
   rows = []
   for n in [int(v) for v in args.n.split(",")]:
@@ -288,8 +286,8 @@ def main(argv=None):
             "repeats": args.repeats, "peak_rss_mb": round(peak, 1),
             "rows": rows}
   (out / "bench.json").write_text(json.dumps(result, indent=1))
-  lines = [f"Machine: {machine['cpu_count']} cores, backend "
-           f"{machine['backend']}; ceiling {machine['matmul_gflops']} GFLOP/s "
+  lines = [f"Machine: {machine_line(machine)}; ceiling "
+           f"{machine['matmul_gflops']} GFLOP/s "
            f"(matmul), {machine['conv_gflops']} GFLOP/s (conv). T1 = T2 = "
            f"{args.inner_steps}; median of {args.repeats}; peak RSS "
            f"{peak:.0f} MB.", "",

@@ -1,8 +1,50 @@
 """Wall-clock timing helpers of the benchmarks in this folder (imported by
 ``bench.py``, ``bench_wgrad.py`` and ``profile_step.py``, which run from
-here)."""
+here), and the description of the machine every report names."""
+import os
+import platform
 import statistics
 import time
+
+#: CPU features that decide which kernels the frameworks can use.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def machine_info() -> dict:
+  """The CPU model, its ISA features (AVX2 / AVX-512 / AMX), core count and
+  the framework versions (torch's if it is installed)."""
+  import jax
+  import jaxlib
+  model, flags = platform.processor() or "unknown", set()
+  try:
+    for line in open("/proc/cpuinfo"):
+      if line.startswith("model name") and model in ("unknown", "x86_64"):
+        model = line.split(":", 1)[1].strip()
+      if line.startswith("flags"):
+        flags = set(line.split(":", 1)[1].split())
+        break
+  except OSError:
+    pass
+  info = {"cpu": model, "isa": [f for f in ISA_FLAGS if f in flags],
+          "cores": len(os.sched_getaffinity(0)) if hasattr(
+              os, "sched_getaffinity") else os.cpu_count(),
+          "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+          "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()]}
+  try:
+    import torch
+    info["torch"] = torch.__version__
+  except ImportError:
+    pass
+  return info
+
+
+def machine_line(info: dict) -> str:
+  """One line naming the machine, for the top of a report."""
+  isa = ", ".join(info["isa"]) or "no AVX2"
+  torch = f", torch {info['torch']}" if "torch" in info else ""
+  return (f"{info['cpu']} ({isa}), {info['cores']} cores; jax "
+          f"{info['jax']}{torch}; backend {info['backend']}")
 
 
 def median_time(fn, repeats: int = 5) -> float:
