@@ -282,15 +282,19 @@ def main(argv=None):
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
+  stats = jax.devices()[0].memory_stats() or {}   # None on CPU
+  peak_dev = stats.get("peak_bytes_in_use")
   result = {"machine": machine, "inner_steps": args.inner_steps,
             "repeats": args.repeats, "peak_rss_mb": round(peak, 1),
+            "peak_device_mb": peak_dev and round(peak_dev / 2**20, 1),
             "rows": rows}
   (out / "bench.json").write_text(json.dumps(result, indent=1))
   lines = [f"Machine: {machine_line(machine)}; ceiling "
            f"{machine['matmul_gflops']} GFLOP/s "
            f"(matmul), {machine['conv_gflops']} GFLOP/s (conv). T1 = T2 = "
            f"{args.inner_steps}; median of {args.repeats}; peak RSS "
-           f"{peak:.0f} MB.", "",
+           f"{peak:.0f} MB" + (f", peak device memory {peak_dev / 2**20:.0f} MB"
+                               if peak_dev else "") + ".", "",
            "| N | implementation | s / outer step | s / observation | "
            "vs torch eager | compile (s) | GFLOP | GFLOP/s (% of ceiling) |",
            "|---|---|---|---|---|---|---|---|"]
