@@ -1,6 +1,6 @@
 """The device check: the first and only command to run on a GPU machine.
 
-  python experiments/perf/device_check.py --out "$OUT"          # on a GPU: ~6 min
+  python experiments/perf/device_check.py --out "$OUT"          # on a GPU
   python experiments/perf/device_check.py --tiny --out /tmp/dc  # the same steps on the CPU, tiny
 
 Standing rule: any time a GPU machine is available (``device`` tool,
