@@ -88,18 +88,18 @@ def main(argv=None):
   tests = TINY_TESTS if args.tiny else TESTS
   steps["tests"] = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-m", "not slow", *tests], out / "tests.txt",
-                       300 if args.tiny else 180)
+                       300 if args.tiny else 150)
   demo = ["--n", "2", "--outer-steps", "2"] if args.tiny else []
   steps["demo"] = run([py, "-m", "blindinv_jax.cli", "demo", "--out",
                        str(out / "demo"), "--overwrite", *demo],
-                      out / "demo.txt", 300 if args.tiny else 120)
+                      out / "demo.txt", 300 if args.tiny else 90)
   bench = (["--n", "1", "--repeats", "1", "--inner-steps", "2", "--no-torch",
             "--variants", "default"] if args.tiny else
            ["--n", "50,200,1000,5000", "--repeats", "3", "--variants",
             "default,unrolled,torch_eager,torch_compile"])
   steps["bench"] = run([py, str(HERE / "bench.py"), *bench, "--out",
                         str(out / "bench")], out / "bench.txt",
-                       300 if args.tiny else 240)
+                       300 if args.tiny else 210)
   report(out, env, steps, args.tiny)
   return steps
 
