@@ -2,9 +2,12 @@
 session needs it)."""
 import json
 
+import pytest
+
 from conftest import load_experiment_module
 
 
+@pytest.mark.slow          # three subprocesses, ~45 s: outside CI's budget
 def test_device_check_tiny_mode(tmp_path):
   dc = load_experiment_module("perf/device_check")
   steps = dc.main(["--tiny", "--out", str(tmp_path)])

@@ -95,6 +95,7 @@ def test_train_prior_from_flags_on_a_folder(tmp_path, capsys):
   assert "needs the data" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_own_data_walkthrough_end_to_end(tmp_path, capsys, monkeypatch):
   """docs/own-data.md at tiny sizes: a folder of 20 PNGs -> train-prior ->
   prior-report -> simulate observations -> solve -> the kernel."""
