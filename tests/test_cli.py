@@ -102,6 +102,7 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   assert cli.main(argv) == 2                        # refuses to overwrite
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
   """The end of a solve says what was found; input notes come before the
   progress bar; --truth scores the recovery."""
@@ -134,6 +135,7 @@ def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
   assert summary["truth"]["psnr"][0] > 0
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_prior_report_command(tiny_run, tmp_path, capsys):
   workdir, _ = tiny_run
   out = tmp_path / "rep"
@@ -188,6 +190,7 @@ def test_solve_resume(tiny_run, tmp_path, capsys):
   assert "different solve" in capsys.readouterr().err
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_prior_report_ranks_snapshots(tiny_run, tmp_path, capsys):
   workdir, _ = tiny_run
   assert cli.main(["prior-report", "--prior", str(workdir), "--data",

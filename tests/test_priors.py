@@ -62,6 +62,7 @@ def digits():
   return x, ops.blur(x, KERNEL)
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 @pytest.mark.parametrize("make", [mlp_prior, function_prior],
                          ids=["from_flax", "from_function"])
 def test_a_users_generator_goes_through_solve_pgd_and_project(make, digits):
@@ -114,6 +115,7 @@ def test_gaussian_latents_are_never_clipped(digits):
       rtol=1e-5)
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_dcgan_through_the_interface_is_bit_identical(tiny_run, digits):
   """GANPrior and the same networks wrapped by from_function give the same
   solve, bit for bit: the DCGAN is one implementation of the interface."""
@@ -157,6 +159,7 @@ def test_things_that_are_not_priors_are_refused(not_a_prior, match, digits):
     solver.solve(digits[1], not_a_prior, config=QUICK)
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_cli_takes_module_factory(tmp_path, monkeypatch, digits, capsys):
   (tmp_path / "my_prior.py").write_text(textwrap.dedent("""
       import jax, jax.numpy as jnp
@@ -197,6 +200,7 @@ def test_cli_takes_module_factory(tmp_path, monkeypatch, digits, capsys):
   assert np.load(tmp_path / "out3" / "sources.npy").shape == (4, 1, 8, 8, 1)
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_vae_prior_trains_loads_and_solves(tmp_path, digits):
   from blindinv_jax import training
   cfg = training.TrainConfig(model="vae_tiny", batch_size=16, steps=4,

@@ -50,6 +50,7 @@ def test_translation_shifts_and_cutout_zeroes_a_square():
     augment.check_policy("translation,color")
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_tricks_are_deterministic_resume_and_save_the_ema_generator(tmp_path):
   cfg = training.TrainConfig(**TINY, ema_decay=0.9,
                              diffaug="translation,cutout", r1_gamma=1.0)
@@ -75,6 +76,7 @@ def test_tricks_are_deterministic_resume_and_save_the_ema_generator(tmp_path):
                          progress=False)
 
 
+@pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_train_prior_from_flags_on_a_folder(tmp_path, capsys):
   rng = np.random.default_rng(0)
   for split, n in (("train", 12), ("val", 4)):
