@@ -31,7 +31,6 @@ from blindinv_jax.algorithm import (
 from blindinv_jax.config import TUNED, SolverConfig
 from blindinv_jax.validation import (
   check_positive_int,
-  check_prior,
   validate_observations,
   warn_if_out_of_range,
 )
@@ -93,8 +92,7 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
     for the restart with the lowest data loss.
   """
   config = config.validate()
-  y = validate_observations(y, prior, num_sources)
-  check_prior(prior, config.alpha)
+  y = validate_observations(y, prior, num_sources, config.alpha)
   warn_if_out_of_range(y)
   if forward is None:
     if num_sources != 1 or y.shape[-1] != prior.image_shape[-1]:

@@ -85,15 +85,13 @@ def _solve(args):
   from blindinv_jax.report import kernel_summary, load_array, score_sources
   from blindinv_jax.validation import (
     channel_notes,
-    check_prior,
     range_notes,
     validate_observations,
   )
   y = load_observations(args.observations)
   prior = resolve(args.prior)
   cfg = solver_config(args)
-  y = validate_observations(y, prior, args.sources)
-  check_prior(prior, cfg.alpha)              # before the progress bar
+  y = validate_observations(y, prior, args.sources, cfg.alpha)  # before the bar
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():

@@ -167,8 +167,7 @@ def load_state(path, template: SolverState, identity: dict,
 def _prepare(y, prior, num_sources, surrogate, config, key, init_latents):
   """Validated inputs: ``(config, y [host], module, key, init_latents)``."""
   config = config.validate()
-  y = validate_observations(y, prior, num_sources)
-  check_prior(prior, config.alpha)
+  y = validate_observations(y, prior, num_sources, config.alpha)
   module = make_surrogate(surrogate, y.shape[-1])
   check_surrogate(module, prior, num_sources, y.shape[-1])
   key = jax.random.key(0) if key is None else key

@@ -33,6 +33,11 @@ def check_prior(prior, alpha: float = 0.0) -> None:
   and has a discriminator if the perceptual weight ``alpha`` is positive."""
   from blindinv_jax.priors.base import check_prior as check_interface
   check_interface(prior)
+  check_perceptual(prior, alpha)
+
+
+def check_perceptual(prior, alpha: float) -> None:
+  """A positive perceptual weight ``alpha`` needs a prior's discriminator."""
   if alpha > 0 and not prior.has_discriminator:
     raise ValueError(
         f"alpha = {alpha:g} weighs the perceptual term log(1 - D(G(z))), but "
@@ -40,8 +45,10 @@ def check_prior(prior, alpha: float = 0.0) -> None:
         "alpha=0 (SolverConfig(alpha=0), or --alpha 0 on the command line).")
 
 
-def validate_observations(y, prior, num_sources) -> np.ndarray:
-  """Checks y before any tracing; returns it as float32 ``[N, H, W, C_obs]``."""
+def validate_observations(y, prior, num_sources,
+                          alpha: float = 0.0) -> np.ndarray:
+  """Checks y (and the prior, for the perceptual weight ``alpha``) before any
+  tracing; returns y as float32 ``[N, H, W, C_obs]``."""
   check_prior(prior)
   y = np.asarray(y)
   if y.ndim == 3:
@@ -74,6 +81,7 @@ def validate_observations(y, prior, num_sources) -> np.ndarray:
     raise ValueError(f"observations contain {bad} NaN or Inf values; remove "
                      "or repair them before solving.")
   check_positive_int("num_sources", num_sources)
+  check_perceptual(prior, alpha)
   return y
 
 
