@@ -61,7 +61,8 @@ class TaskSpec:
   num_sources: int = 1              # mix: S
   num_mixtures: int = 1             # mix: K
   mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
-  noise_std: float = 0.0            # additive Gaussian noise on y
+  noise_sigma: float = 0.0          # Gaussian noise on y, [-1, 1] scale
+                                    # (operators.add_noise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +97,9 @@ class ExperimentConfig:
       raise ValueError(f"task.kind must be 'blur', 'edges' or 'mix', got "
                        f"{self.task.kind!r}.")
     check_positive_int("data.n", self.data.n)
+    if not self.task.noise_sigma >= 0:
+      raise ValueError(f"task.noise_sigma must be >= 0 (on the [-1, 1] "
+                       f"scale), got {self.task.noise_sigma!r}.")
     check_positive_int("task.num_sources", self.task.num_sources)
     check_positive_int("task.num_mixtures", self.task.num_mixtures)
     if self.task.kind != "mix" and self.task.num_sources != 1:
@@ -140,9 +144,7 @@ def simulate(config: ExperimentConfig, image_shape):
   x = x.reshape((d.n, t.num_sources) + x.shape[1:])
   forward, info = forward_model(t)
   y = forward(x)
-  if t.noise_std > 0:
-    y = y + t.noise_std * jax.random.normal(
-        jax.random.key(config.seed + 1), y.shape)
+  y = ops.add_noise(jax.random.key(config.seed + 1), y, t.noise_sigma)
   return x, y, forward, info
 
 
@@ -175,6 +177,8 @@ def _key(config: ExperimentConfig) -> str:
   for f in ("batch_size", "grad_pieces"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
+  # noise_sigma was called noise_std: the same key for the same noise.
+  d["task"]["noise_std"] = d["task"].pop("noise_sigma")
   return hashlib.sha256(json.dumps(d, sort_keys=True,
                                    default=str).encode()).hexdigest()[:16]
 

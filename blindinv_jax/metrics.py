@@ -6,6 +6,8 @@ with an 11x11 Gaussian window of sigma 1.5, as ``tf.image.ssim``);
 """
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -41,6 +43,25 @@ def summary(values) -> list:
   """``[mean, std]`` of a metric over images, as Python floats."""
   v = np.asarray(values, np.float64)
   return [float(v.mean()), float(v.std())]
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+  """Frechet distance between Gaussians fitted to two feature sets
+  ``[n_a, d]`` and ``[n_b, d]``: ``|mu_a - mu_b|^2 + Tr(S_a + S_b -
+  2 (S_a S_b)^(1/2))`` (the FID formula, in whatever features are given).
+  It is biased upwards for small n: compare distances only at equal n."""
+  from scipy import linalg
+  a = np.asarray(feats_a, np.float64)
+  b = np.asarray(feats_b, np.float64)
+  if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+    raise ValueError(f"frechet_distance takes [n, d] features with the same "
+                     f"d, got {a.shape} and {b.shape}.")
+  mu = a.mean(0) - b.mean(0)
+  ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  with warnings.catch_warnings():      # dead ReLU features: singular, fine
+    warnings.simplefilter("ignore", linalg.LinAlgWarning)
+    root, _ = linalg.sqrtm(ca @ cb, disp=False)
+  return float(mu @ mu + np.trace(ca + cb - 2 * np.real(root)))
 
 
 def kernel_error(k_est, k_true, max_shift: int = 3) -> dict:

@@ -84,6 +84,24 @@ def mix(sources: jax.Array, mixing: jax.Array) -> jax.Array:
   return y.reshape(n, h, w, k * c)
 
 
+def add_noise(key: jax.Array, y: jax.Array, sigma: float) -> jax.Array:
+  """``y + sigma * n`` with n ~ N(0, 1) i.i.d. per entry, for observations
+  ``y [N, H, W, C]`` (any shape) on the images' ``[-1, 1]`` scale.
+
+  sigma is the noise's standard deviation in those units. The range is 2,
+  so sigma = 0.1 is 0.05 on a ``[0, 1]`` scale, 12.75 grey levels of 255.
+  ``sigma = 0`` returns y itself.
+  The noise is a function of ``key`` only: same key, same noise.
+  """
+  if not sigma >= 0:
+    raise ValueError(f"add_noise: sigma must be >= 0 (a standard deviation "
+                     f"on the [-1, 1] scale), got {sigma!r}.")
+  if sigma == 0:
+    return y
+  y = jnp.asarray(y)
+  return y + sigma * jax.random.normal(key, y.shape, y.dtype)
+
+
 def adjoint(linear_op: Callable[[jax.Array], jax.Array],
             x_like: jax.Array) -> Callable[[jax.Array], jax.Array]:
   """The adjoint of a linear operator (e.g. ``partial(blur, kernel=k)``).

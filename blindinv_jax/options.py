@@ -59,6 +59,11 @@ def add_experiment_args(ap: argparse.ArgumentParser) -> None:
   ap.add_argument("--methods", help="comma-separated subset of the methods")
   ap.add_argument("--prior", help="override the prior (name or path)")
   ap.add_argument("--data-dir", help="tfds data dir (CelebA configs)")
+  ap.add_argument("--noise-sigma", type=float, help="Gaussian noise added to "
+                  "the simulated observations, std on the [-1, 1] scale "
+                  "(operators.add_noise)")
+  ap.add_argument("--wiener-balance", type=float,
+                  help="override the Wiener baseline's balance")
 
 
 def apply_experiment_args(cfg, args):
@@ -75,6 +80,11 @@ def apply_experiment_args(cfg, args):
     cfg = cfg.replace(prior=args.prior)
   if args.methods:
     cfg = cfg.replace(methods=tuple(args.methods.split(",")))
+  if getattr(args, "noise_sigma", None) is not None:
+    cfg = cfg.replace(task=dataclasses.replace(cfg.task,
+                                               noise_sigma=args.noise_sigma))
+  if getattr(args, "wiener_balance", None) is not None:
+    cfg = cfg.replace(wiener_balance=args.wiener_balance)
   if args.schedule == "paper":
     cfg = cfg.replace(name=cfg.name + "_paper")
   return cfg

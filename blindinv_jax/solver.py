@@ -94,7 +94,9 @@ class SolveResult(flax.struct.PyTreeNode):
   data error per observation pixel at the end of each phase) and
   ``perceptual`` (mean ``log(1 - D(G(z)))`` per source); best_restart: index
   of the kept restart; state: the final :class:`SolverState` (all restarts);
-  message: empty, or why the solve stopped early (a non-finite loss).
+  message: empty, or why the solve stopped early (a non-finite loss);
+  choice: the :class:`blindinv_jax.auto.SurrogateChoice` of an ``"auto"``
+  surrogate or S (None when both were named).
   """
   sources: jax.Array
   latents: jax.Array
@@ -105,6 +107,7 @@ class SolveResult(flax.struct.PyTreeNode):
   state: SolverState
   surrogate: nn.Module = flax.struct.field(pytree_node=False)
   message: str = flax.struct.field(pytree_node=False, default="")
+  choice: Any = flax.struct.field(pytree_node=False, default=None)
 
 
 def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
@@ -186,8 +189,8 @@ def _result(state, history, y, prior, module, config, message=""):
                      state=state, surrogate=module, message=message)
 
 
-def solve(y, prior, *, num_sources: int = 1,
-          surrogate: Union[str, nn.Module] = "conv",
+def solve(y, prior, *, num_sources: Union[int, str] = 1,
+          surrogate: Union[str, nn.Module] = "auto",
           config: SolverConfig = TUNED,
           key: Optional[jax.Array] = None,
           callback: Optional[Callable[[int, dict], None]] = None,
@@ -198,9 +201,13 @@ def solve(y, prior, *, num_sources: int = 1,
   Args:
     y: observations ``[N, H, W, C_obs]`` in the range of ``F(sources)``.
     prior: the prior of the sources (e.g. ``prior.load_prior("mnist")``).
-    num_sources: S, sources per observation.
-    surrogate: ``"conv"`` (linear 2-layer conv), ``"mixing"`` (per-pixel MLP)
-      or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W, C_obs]``.
+    num_sources: S, sources per observation, or ``"auto"``: chosen among 1
+      to 4 by held-out pixels (:mod:`blindinv_jax.auto`).
+    surrogate: ``"auto"`` (chosen from the data by held-out pixels, see
+      :mod:`blindinv_jax.auto`), ``"conv"`` (linear 2-layer conv),
+      ``"mixing"`` (per-pixel MLP), ``"conv_mlp"`` (conv, ReLU, per-pixel
+      Dense) or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W,
+      C_obs]``.
     config: :class:`SolverConfig` (default :data:`TUNED`; :data:`PAPER` is the
       paper's schedule).
     key: PRNG key (default ``key(0)``). Same key, same result.
@@ -222,10 +229,16 @@ def solve(y, prior, *, num_sources: int = 1,
       of another method's estimates); other restarts stay random.
 
   Returns:
-    A :class:`SolveResult`. If a loss or the state becomes NaN/Inf, the solve
+    A :class:`SolveResult` (with ``choice`` when something was ``"auto"``:
+    the screening solves run first, on held-out pixels, then this solve with
+    the winner, exactly as if it had been named). If a loss or the state becomes NaN/Inf, the solve
     stops there, keeps the last finite state, warns, and says so in
     ``result.message``; it never returns NaN silently.
   """
+  choice = None
+  if _is_auto(surrogate) or _is_auto(num_sources):
+    choice = _choose(y, prior, num_sources, surrogate, config, key)
+    surrogate, num_sources = choice.family, choice.num_sources
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents)
   check_positive_int("checkpoint_every", checkpoint_every)
@@ -263,7 +276,30 @@ def solve(y, prior, *, num_sources: int = 1,
     if ckpt is not None and ((t + 1) % checkpoint_every == 0 or
                              t + 1 == config.outer_steps):
       save_state(ckpt, state, history, identity)
-  return _result(state, history, y, prior, module, config, message)
+  return _result(state, history, y, prior, module, config,
+                 message).replace(choice=choice)
+
+
+def _is_auto(v) -> bool:
+  return isinstance(v, str) and v == "auto"
+
+
+def _choose(y, prior, num_sources, surrogate, config, key):
+  """The :class:`blindinv_jax.auto.SurrogateChoice` for an "auto" solve."""
+  from blindinv_jax import auto
+  config = config.validate()
+  validate_observations(y, prior, 1 if _is_auto(num_sources) else num_sources,
+                        config.alpha)
+  if _is_auto(surrogate):
+    families = tuple(auto.FAMILIES)
+  elif isinstance(surrogate, str):
+    families = (surrogate,)
+  else:
+    raise ValueError("num_sources='auto' needs a named surrogate family "
+                     f"({list(auto.FAMILIES)} or 'auto'), not a module: a "
+                     "module's input channels fix S.")
+  return auto.choose(y, prior, num_sources=num_sources, families=families,
+                     config=config, key=key)
 
 
 def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,

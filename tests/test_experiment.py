@@ -152,3 +152,18 @@ def test_surrogate_fit_reloads_the_finished_solve(tiny_run, tmp_path):
   assert out["truth_preferred"] in (0.0, 0.5, 1.0)
   with pytest.raises(ValueError, match="method must be one of"):
     E.surrogate_fit(cfg, tmp_path, method="ica", prior=prior)
+
+
+def test_noise_sigma_adds_keyed_noise_and_keeps_the_cache_key(tiny_run):
+  _, prior = tiny_run
+  cfg = _quick(_reproduce().load_config(
+      ROOT / "experiments" / "paper" / "configs" / "mnist_deblur.py"))
+  _, y0, _, _ = E.simulate(cfg, prior.image_shape)
+  noisy = cfg.replace(task=dataclasses.replace(cfg.task, noise_sigma=0.05))
+  _, y1, _, _ = E.simulate(noisy, prior.image_shape)
+  _, y2, _, _ = E.simulate(noisy, prior.image_shape)
+  np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+  assert abs(float(np.std(np.asarray(y1 - y0))) - 0.05) < 0.01
+  assert E._key(noisy) != E._key(cfg)
+  with pytest.raises(ValueError, match="noise_sigma"):
+    cfg.replace(task=dataclasses.replace(cfg.task, noise_sigma=-1.0)).validate()

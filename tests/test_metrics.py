@@ -49,3 +49,14 @@ def test_kernel_error_refuses_non_2d():
 
 def test_summary():
   assert metrics.summary([1.0, 3.0]) == [2.0, 1.0]
+
+
+def test_frechet_distance_matches_closed_form_and_is_zero_on_itself():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(4000, 3))
+  b = rng.normal(size=(4000, 3)) * 2.0 + 1.0
+  # N(0, I) vs N(1, 4I): |mu|^2 = 3, Tr(I + 4I - 2*2I) = 3.
+  assert abs(metrics.frechet_distance(a, b) - 6.0) < 0.3
+  assert abs(metrics.frechet_distance(a, a)) < 1e-6
+  with pytest.raises(ValueError, match="same d"):
+    metrics.frechet_distance(a, b[:, :2])

@@ -78,3 +78,17 @@ def test_random_mixing_statistics_and_mix():
 def test_operator_errors(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_add_noise_is_reproducible_per_key_and_has_its_sigma():
+  y = jnp.zeros((4, 28, 28, 1)) - 1.0
+  a = ops.add_noise(jax.random.key(3), y, 0.05)
+  b = ops.add_noise(jax.random.key(3), y, 0.05)
+  c = ops.add_noise(jax.random.key(4), y, 0.05)
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert not np.allclose(np.asarray(a), np.asarray(c))
+  n = np.asarray(a - y)
+  assert abs(n.std() - 0.05) < 0.003 and abs(n.mean()) < 0.005
+  assert ops.add_noise(jax.random.key(3), y, 0.0) is y
+  with pytest.raises(ValueError, match="sigma must be >= 0"):
+    ops.add_noise(jax.random.key(3), y, -0.1)

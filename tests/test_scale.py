@@ -39,8 +39,8 @@ def test_minibatch_step_with_one_batch_equals_the_full_step(problem):
                          (full.surrogate_params, full.latent_opt))
   np.testing.assert_allclose(mm["latent_loss"], mf["latent_loss"], rtol=1e-5)
   # solve() with batch_size >= N is the full-batch solver, bit for bit.
-  a = solver.solve(y, prior, config=CFG)
-  b = solver.solve(y, prior, config=CFG.replace(batch_size=64))
+  a = solver.solve(y, prior, surrogate="conv", config=CFG)
+  b = solver.solve(y, prior, surrogate="conv", config=CFG.replace(batch_size=64))
   np.testing.assert_array_equal(a.sources, b.sources)
 
 
@@ -58,10 +58,10 @@ def test_minibatch_epoch_updates_every_latent_once(problem):
   idx, valid = solver.minibatch_plan(s0.key, s0.step, 10, 4)
   assert sorted(np.asarray(idx)[np.asarray(valid) > 0].tolist()) == list(
       range(10))
-  res = solver.solve(y, prior, config=cfg.replace(outer_steps=6))
+  res = solver.solve(y, prior, surrogate="conv", config=cfg.replace(outer_steps=6))
   h = np.asarray(res.history["latent_loss"][:, 0])
   assert h[-1] < h[0]
-  again = solver.solve(y, prior, config=cfg.replace(outer_steps=6))
+  again = solver.solve(y, prior, surrogate="conv", config=cfg.replace(outer_steps=6))
   np.testing.assert_array_equal(res.sources, again.sources)
 
 
@@ -97,7 +97,7 @@ def test_mesh_errors(problem):
   prior, y = problem
   mesh = jax.make_mesh((1,), ("batch",))
   with pytest.raises(ValueError, match="axis named 'data'"):
-    solver.solve(y, prior, config=CFG, mesh=mesh)
+    solver.solve(y, prior, surrogate="conv", config=CFG, mesh=mesh)
 
 
 SHARDED = textwrap.dedent("""
@@ -114,15 +114,15 @@ SHARDED = textwrap.dedent("""
                             latent_lr=3e-2, unroll=1, restarts=2)
   mesh = jax.make_mesh((4,), ("data",))
   for c in (cfg, cfg.replace(batch_size=4)):
-    ref = solver.solve(y, prior, config=c)
-    shd = solver.solve(y, prior, config=c, mesh=mesh)
+    ref = solver.solve(y, prior, surrogate="conv", config=c)
+    shd = solver.solve(y, prior, surrogate="conv", config=c, mesh=mesh)
     np.testing.assert_allclose(shd.sources, ref.sources, atol=2e-5)
     np.testing.assert_allclose(shd.history["latent_loss"],
                                ref.history["latent_loss"], rtol=1e-4)
     spec = shd.state.z.sharding.spec
     assert "data" in str(spec), spec
   try:
-    solver.solve(y[:6], prior, config=cfg, mesh=mesh)
+    solver.solve(y[:6], prior, surrogate="conv", config=cfg, mesh=mesh)
   except ValueError as e:
     assert "split evenly" in str(e)
   else:

@@ -37,7 +37,7 @@ def blur_problem(tiny_run):
 def test_solve_shapes_history_and_loss_falls(blur_problem):
   prior, x, y = blur_problem
   cfg = FAST.replace(outer_steps=6)
-  res = solver.solve(y, prior, num_sources=1, config=cfg)
+  res = solver.solve(y, prior, surrogate="conv", num_sources=1, config=cfg)
   assert res.sources.shape == (6, 1, 8, 8, 1)
   assert res.latents.shape == (6, 1, 8)
   assert res.reconstruction.shape == y.shape
@@ -49,10 +49,10 @@ def test_solve_shapes_history_and_loss_falls(blur_problem):
 
 def test_same_key_same_result_and_no_retrace(blur_problem):
   prior, _, y = blur_problem
-  a = solver.solve(y, prior, config=FAST, key=jax.random.key(3))
+  a = solver.solve(y, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
   compiled = solver.outer_step._cache_size()
-  b = solver.solve(y + 0.01, prior, config=FAST, key=jax.random.key(3))
-  c = solver.solve(y, prior, config=FAST, key=jax.random.key(3))
+  b = solver.solve(y + 0.01, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
+  c = solver.solve(y, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
   assert solver.outer_step._cache_size() == compiled   # data change: no retrace
   np.testing.assert_array_equal(a.sources, c.sources)
   np.testing.assert_array_equal(a.history["latent_loss"],
@@ -187,7 +187,7 @@ def test_more_sources_than_the_surrogate_takes_is_refused(tiny_run):
 def test_observations_far_out_of_range_warn(blur_problem):
   prior, _, y = blur_problem
   with pytest.warns(UserWarning, match="rescale"):
-    solver.solve(np.asarray(y) * 127.5 + 127.5, prior,
+    solver.solve(np.asarray(y) * 127.5 + 127.5, prior, surrogate="conv",
                  config=FAST.replace(outer_steps=1))
 
 
@@ -197,7 +197,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_finite_state(blur_problem):
   # Finite observations whose L1 error overflows float32 at the first step.
   y_big = np.full(np.shape(y), 3e38, np.float32)
   with pytest.warns(RuntimeWarning, match="stopped at outer step 1 of 3"):
-    res = solver.solve(y_big, prior, config=FAST)
+    res = solver.solve(y_big, prior, surrogate="conv", config=FAST)
   assert "latent loss" in res.message or "surrogate loss" in res.message
   assert int(res.state.step) == 0
   assert res.history["latent_loss"].shape == (0, 1)
@@ -214,20 +214,20 @@ class Interrupt(Exception):
 def test_killed_and_resumed_solve_is_bitwise_identical(blur_problem, tmp_path):
   prior, _, y = blur_problem
   cfg = FAST.replace(outer_steps=5, restarts=2)
-  full = solver.solve(y, prior, config=cfg, key=jax.random.key(7))
+  full = solver.solve(y, prior, surrogate="conv", config=cfg, key=jax.random.key(7))
 
   def kill_after_3(step, m):
     if step == 3:
       raise Interrupt()
   with pytest.raises(Interrupt):
-    solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+    solver.solve(y, prior, surrogate="conv", config=cfg, key=jax.random.key(7),
                  checkpoint_dir=tmp_path, checkpoint_every=2,
                  callback=kill_after_3)
   from blindinv_jax import checkpoint
   assert checkpoint.read_header(tmp_path / "solve_state.ckpt")["meta"][
       "step"] == 2
   steps = []
-  resumed = solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+  resumed = solver.solve(y, prior, surrogate="conv", config=cfg, key=jax.random.key(7),
                          checkpoint_dir=tmp_path, checkpoint_every=2,
                          callback=lambda t, m: steps.append(t))
   assert steps == [3, 4, 5]
@@ -239,7 +239,7 @@ def test_killed_and_resumed_solve_is_bitwise_identical(blur_problem, tmp_path):
   assert jax.random.key_data(resumed.state.key).tolist() == \
       jax.random.key_data(full.state.key).tolist()
   # Longer run from the finished checkpoint: only outer_steps may change.
-  longer = solver.solve(y, prior, config=cfg.replace(outer_steps=6),
+  longer = solver.solve(y, prior, surrogate="conv", config=cfg.replace(outer_steps=6),
                         key=jax.random.key(7), checkpoint_dir=tmp_path)
   assert longer.history["latent_loss"].shape == (6, 2)
 
@@ -253,12 +253,12 @@ def test_resume_of_a_different_solve_is_refused(blur_problem, tmp_path,
                                                  change, match):
   prior, _, y = blur_problem
   cfg = FAST.replace(outer_steps=2)
-  solver.solve(y, prior, config=cfg, key=jax.random.key(7),
+  solver.solve(y, prior, surrogate="conv", config=cfg, key=jax.random.key(7),
                checkpoint_dir=tmp_path)
   y2 = y * change.get("y_scale", 1.0)
   cfg2 = cfg.replace(**change.get("config", {}))
   with pytest.raises(ValueError, match=match):
-    solver.solve(y2, prior, config=cfg2,
+    solver.solve(y2, prior, surrogate="conv", config=cfg2,
                  key=jax.random.key(change.get("key", 7)),
                  checkpoint_dir=tmp_path)
 
@@ -267,13 +267,13 @@ def test_corrupted_solve_checkpoint_is_refused(blur_problem, tmp_path):
   from blindinv_jax import checkpoint
   prior, _, y = blur_problem
   cfg = FAST.replace(outer_steps=1)
-  solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+  solver.solve(y, prior, surrogate="conv", config=cfg, checkpoint_dir=tmp_path)
   path = tmp_path / "solve_state.ckpt"
   data = bytearray(path.read_bytes())
   data[-5] ^= 0xFF
   path.write_bytes(bytes(data))
   with pytest.raises(checkpoint.CheckpointError, match="checksum"):
-    solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+    solver.solve(y, prior, surrogate="conv", config=cfg, checkpoint_dir=tmp_path)
 
 
 def test_init_latents_start_restart_zero_there(blur_problem, tmp_path):
@@ -291,9 +291,9 @@ def test_init_latents_start_restart_zero_there(blur_problem, tmp_path):
   assert (float(warm.history["latent_loss"][0, 0]) <
           0.5 * float(cold.history["latent_loss"][0, 0]))
   with pytest.raises(ValueError, match=r"init_latents must be \[N, S, L\]"):
-    solver.solve(y, prior, config=cfg, init_latents=z_true[:, 0])
+    solver.solve(y, prior, surrogate="conv", config=cfg, init_latents=z_true[:, 0])
   # A checkpoint remembers the start: resuming from another one is refused.
-  solver.solve(y, prior, config=cfg, init_latents=z_true,
+  solver.solve(y, prior, surrogate="conv", config=cfg, init_latents=z_true,
                checkpoint_dir=tmp_path)
   with pytest.raises(ValueError, match="initial latents"):
-    solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+    solver.solve(y, prior, surrogate="conv", config=cfg, checkpoint_dir=tmp_path)

@@ -7,6 +7,10 @@ Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
   ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
 * :class:`MixingSurrogate`: per-pixel Dense 16, ReLU, Dense ``C_obs``
   (paper 3.2: non-linear mixtures).
+* :class:`ConvMLPSurrogate`: the two convolutions of the linear surrogate,
+  then a per-pixel ReLU and Dense ``C_obs``: a filter followed by a
+  non-linearity (``|conv(X)|``, a saturating sensor). Not in the paper; a
+  candidate of ``surrogate="auto"`` (:mod:`blindinv_jax.auto`).
 
 :func:`effective_kernel` composes the two convolutions of the linear
 surrogate into the single ``(2k-1) x (2k-1)`` kernel they apply, so a user can
@@ -53,20 +57,38 @@ class MixingSurrogate(nn.Module):
     return nn.Dense(features=self.out_channels, name="dense2")(x)
 
 
+class ConvMLPSurrogate(nn.Module):
+  """Two linear 5x5 convolutions to ``features`` channels, ReLU, per-pixel
+  Dense: ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  out_channels: int
+  features: int = 16
+  kernel_size: int = 5
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = (self.kernel_size, self.kernel_size)
+    x = Conv(features=self.features, kernel_size=k, name="conv1")(x)
+    x = Conv(features=self.features, kernel_size=k, name="conv2")(x)
+    return nn.Dense(features=self.out_channels, name="dense")(nn.relu(x))
+
+
+#: The surrogate families by name, simplest first (``surrogate="auto"``
+#: prefers the earlier of two that fit held-out pixels equally well).
+FAMILIES = {"conv": LinearConvSurrogate, "mixing": MixingSurrogate,
+            "conv_mlp": ConvMLPSurrogate}
+
+
 def make_surrogate(surrogate: Union[str, nn.Module],
                    out_channels: int) -> nn.Module:
-  """``"conv"`` -> :class:`LinearConvSurrogate`, ``"mixing"`` ->
-  :class:`MixingSurrogate` (``out_channels`` = C_obs); a module is returned
-  as it is."""
+  """A family name of :data:`FAMILIES` -> its module (``out_channels`` =
+  C_obs); a module is returned as it is."""
   if isinstance(surrogate, nn.Module):
     return surrogate
-  if surrogate == "conv":
-    return LinearConvSurrogate(out_channels=out_channels)
-  if surrogate == "mixing":
-    return MixingSurrogate(out_channels=out_channels)
-  raise ValueError(f"Unknown surrogate {surrogate!r}; use 'conv', 'mixing' "
-                   "or a flax.linen Module mapping [B, H, W, S*C] to "
-                   "[B, H, W, C_obs].")
+  if surrogate in FAMILIES:
+    return FAMILIES[surrogate](out_channels=out_channels)
+  raise ValueError(f"Unknown surrogate {surrogate!r}; use 'auto', "
+                   f"{', '.join(repr(f) for f in FAMILIES)} or a flax.linen "
+                   "Module mapping [B, H, W, S*C] to [B, H, W, C_obs].")
 
 
 def effective_kernel(params) -> jax.Array:

@@ -1,140 +1,251 @@
-"""Quality of a prior (DCGAN or VAE): sample grid and representation error.
+"""How good is an MNIST prior? Choose its snapshot on ``val``, report on ``test``.
 
-The representation error is the PSNR of ``project(prior, x)`` on held-out
-mnist5k digits (1,000 Adam steps at 1e-2 on z, z projected by the prior's P:
-clipped to [-1, 1] for the GANs, free for the VAE).
+  # 1. score a training run's snapshots on val and pick the best one:
+  python experiments/assets/prior_quality.py --workdir runs/prior_mnist \\
+      --every 1000 --val-n 100 --out docs/prior_quality
+  # 2. report priors on the test digits (names or paths), side by side:
+  python experiments/assets/prior_quality.py --prior mnist-v1 --prior mnist \\
+      --out docs/prior_quality
 
-  # the curve over snapshots of a training run (the command behind docs/results.md):
-  python experiments/assets/prior_quality.py --workdir runs/prior_mnist \
-      --snapshots 1000,2000,3000,4000,6000,8000 --n 200 --out docs
-  # one prior (the shipped one by default):
-  python experiments/assets/prior_quality.py --prior mnist --n 200
-  # the VAE's snapshots on val (it was not trained on val), then the pick on test:
-  python experiments/assets/prior_quality.py --workdir runs/prior_vae \
-      --prior runs/prior_vae --split val --n 200 --out runs/vae_quality_val
-  python experiments/assets/prior_quality.py --prior runs/prior_vae/snapshots/prior_00NNNNN.ckpt \
-      --n 200 --out runs/vae_quality_test
+Four measures, on the embedded mnist5k digits:
 
-Writes ``<out>/prior_quality.json``, ``<out>/prior_curve.png`` and
-``<out>/prior_samples.png`` (an 8x8 grid of ``--prior``, the shipped prior by
-default). Results already in the JSON are reused, so the command can be re-run
-as new snapshots appear.
+* representation error: PSNR of ``project(prior, x)`` (1,000 Adam steps at
+  1e-2 on z, one restart, z projected by the prior's P), on ``--val-n`` val
+  digits to choose and on all 500 test digits to report;
+* confident samples: the share of 512 samples that an independent MLP
+  classifier reads with probability >= 0.9 (the same share of real held-out
+  digits is printed beside it);
+* Frechet distance between the 512 samples and the held-out digits in the
+  MLP's 256-d penultimate features, beside the distance between 512 real
+  train digits and the same held-out digits;
+* class balance: the share of each digit among the samples' argmax labels.
+
+The MLP (784-512-256-10, ReLU, 30 epochs of Adam 1e-3, seed 0) is trained
+here on the first 4,000 train digits (the shipped prior's training digits),
+not the shipped digit CNN, so that no prior is graded by a network tuned
+beside it. A snapshot is chosen by its val representation error.
+
+Writes ``OUT/prior_quality.json`` (reused when re-run: done rows are
+skipped), ``OUT/samples_<label>.png`` (8x8 grids) and, for a workdir,
+``OUT/val_curve.png``.
 """
 import argparse
 import json
 import pathlib
-import sys
+import time
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from blindinv_jax import data, metrics, viz
 from blindinv_jax.priors import load_prior
-from blindinv_jax.project import project
+from blindinv_jax.report import prior_report
+
+N_SAMPLES = 512
+CONFIDENT = 0.9
+TRAIN_LIMIT = 4000
 
 
-def evaluate_projection(prior, x, steps: int = 1000, lr: float = 1e-2,
-                        restarts: int = 1, seed: int = 0) -> dict:
-  """Projects x [N, H, W, C] and measures PSNR of the projections (dB)."""
-  import time
+class MLP(nn.Module):
+  """Digits [B, 28, 28, 1] -> (logits [B, 10], features [B, 256])."""
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.relu(nn.Dense(512)(x.reshape(x.shape[0], -1)))
+    f = nn.relu(nn.Dense(256)(h))
+    return nn.Dense(10)(f), f
+
+
+def train_mlp(x, labels, epochs: int = 30, batch: int = 128, seed: int = 0):
+  """Adam 1e-3 on x [n, 28, 28, 1], labels [n]; returns the params."""
+  key = jax.random.key(seed)
+  params = MLP().init(key, x[:1])
+  tx = optax.adam(1e-3)
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, opt, xb, yb):
+    def loss(p):
+      return optax.softmax_cross_entropy_with_integer_labels(
+          MLP().apply(p, xb)[0], yb).mean()
+    g = jax.grad(loss)(params)
+    upd, opt = tx.update(g, opt, params)
+    return optax.apply_updates(params, upd), opt
+
+  n = len(x)
+  for e in range(epochs):
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, e), n))
+    for i in range(n // batch):
+      idx = perm[i * batch:(i + 1) * batch]
+      params, opt = step(params, opt, x[idx], labels[idx])
+  return params
+
+
+class Judge:
+  """The MLP and the real-digit references it is compared with."""
+
+  def __init__(self):
+    t0 = time.perf_counter()
+    x = data.load_images("mnist5k", "train", limit=TRAIN_LIMIT)
+    y = data.mnist5k_labels("train")[:TRAIN_LIMIT]
+    self.params = train_mlp(x, y)
+    self.apply = jax.jit(lambda p, x: MLP().apply(p, x))
+    self.train_feats = self.features(x[:N_SAMPLES])[1]
+    self.held_out = {}
+    for split in ("val", "test"):
+      xs = data.load_images("mnist5k", split)
+      logits, feats = self.features(xs)
+      prob = jax.nn.softmax(logits)
+      self.held_out[split] = {
+          "x": xs, "feats": feats,
+          "accuracy": float(np.mean(np.argmax(logits, -1) ==
+                                    data.mnist5k_labels(split))),
+          "confident": float(np.mean(prob.max(-1) >= CONFIDENT)),
+          "fd_train": metrics.frechet_distance(self.train_feats, feats)}
+    print(f"MLP judge trained ({time.perf_counter() - t0:.0f} s): test "
+          f"accuracy {self.held_out['test']['accuracy']:.3f}; real test "
+          f"digits read with p >= {CONFIDENT}: "
+          f"{self.held_out['test']['confident']:.1%}; FD(train, test) "
+          f"{self.held_out['test']['fd_train']:.2f}", flush=True)
+
+  def features(self, x):
+    logits, feats = self.apply(self.params, jnp.asarray(x))
+    return np.asarray(logits), np.asarray(feats)
+
+  def reference(self, split: str) -> dict:
+    h = self.held_out[split]
+    return {k: h[k] for k in ("accuracy", "confident", "fd_train")}
+
+  def score_samples(self, samples, split: str) -> dict:
+    logits, feats = self.features(samples)
+    prob = np.asarray(jax.nn.softmax(logits))
+    counts = np.bincount(prob.argmax(-1), minlength=10) / len(prob)
+    fd = metrics.frechet_distance(feats, self.held_out[split]["feats"])
+    return {"confident": float(np.mean(prob.max(-1) >= CONFIDENT)),
+            "fd": fd, "fd_ratio": fd / self.held_out[split]["fd_train"],
+            "class_share": counts.round(4).tolist(),
+            "class_min": float(counts.min()), "class_max": float(counts.max())}
+
+
+def evaluate(prior, judge: Judge, split: str, n=None) -> dict:
+  """Every measure of ``prior`` on the ``split`` digits (the first n)."""
+  x = judge.held_out[split]["x"][:n]
   t0 = time.perf_counter()
-  x_hat, z, loss = project(prior, x, steps=steps, lr=lr, restarts=restarts,
-                           key=jax.random.key(seed))
-  x_hat = jax.block_until_ready(x_hat)
-  seconds = time.perf_counter() - t0
-  p = np.asarray(metrics.psnr(x_hat, x))
-  return {"psnr_mean": float(p.mean()), "psnr_std": float(p.std()),
-          "psnr_median": float(np.median(p)), "psnr_min": float(p.min()),
-          "psnr_max": float(p.max()), "l1_mean": float(np.mean(loss)),
-          "n": int(x.shape[0]), "steps": steps, "lr": lr,
-          "restarts": restarts, "seconds": round(seconds, 2),
-          "psnr": p.tolist(), "x_hat": np.asarray(x_hat)}
+  rep = prior_report(prior, x)
+  samples = prior.generate(prior.sample_latents(jax.random.key(0), N_SAMPLES))
+  out = {"psnr": rep["psnr"], "ssim": rep["ssim"], "n": rep["n"],
+         **judge.score_samples(np.asarray(samples), split),
+         "seconds": round(time.perf_counter() - t0, 1)}
+  return out
+
+
+def line(label, r) -> str:
+  return (f"{label:28s} PSNR {r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} dB | "
+          f"confident {r['confident']:.1%} | FD {r['fd']:.2f} "
+          f"(x{r['fd_ratio']:.2f} real) | classes "
+          f"{r['class_min']:.1%}-{r['class_max']:.1%}")
+
+
+def snapshots(workdir: pathlib.Path, every: int, kinds):
+  """(label, path) of a run's snapshots: ``ema_<step>`` (the prior file)
+  and ``raw_<step>`` (the raw generator, when the run kept an EMA)."""
+  out = []
+  for p in sorted((workdir / "snapshots").glob("*prior_*.ckpt")):
+    kind = "raw" if p.name.startswith("raw_") else "ema"
+    step = int(p.stem.split("_")[-1])
+    if step % every == 0 and kind in kinds:
+      out.append((f"{kind}_{step}", p))
+  if not out:
+    raise SystemExit(f"no snapshots every {every} steps in {workdir}/snapshots")
+  return out
+
+
+def plot_curve(path, val: dict, n: int):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(5, 3.2))
+  for kind in ("ema", "raw"):
+    pts = sorted((int(k.split("_")[1]), v["psnr"][0]) for k, v in val.items()
+                 if k.startswith(kind))
+    if pts:
+      ax.plot(*zip(*pts), "o-", label=f"{kind} G")
+  ax.set_xlabel("training steps")
+  ax.set_ylabel("projection PSNR (dB)")
+  ax.set_title(f"Representation error, {n} val digits")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
 
 
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--workdir", help="train-prior workdir (curve over snapshots)")
-  ap.add_argument("--prior", default="mnist", help="prior name or path")
-  ap.add_argument("--n", type=int, default=200, help="held-out digits")
-  ap.add_argument("--split", default="test", choices=("test", "val"),
-                  help="mnist5k split of the digits: 'val' to choose a "
-                  "snapshot (for a prior not trained on it), 'test' to report")
-  ap.add_argument("--offset", type=int, default=0,
-                  help="first test digit used (e.g. --offset 400 --n 100 for "
-                  "a validation subset disjoint from the first 200)")
-  ap.add_argument("--steps", type=int, default=1000)
-  ap.add_argument("--lr", type=float, default=1e-2)
-  ap.add_argument("--restarts", type=int, default=1)
+  ap.add_argument("--workdir", help="train-prior workdir: score its snapshots "
+                  "on val and report the best one on test")
+  ap.add_argument("--prior", action="append", default=[],
+                  help="a prior name or path to report on test (repeatable)")
   ap.add_argument("--every", type=int, default=1000,
-                  help="evaluate snapshots whose step is a multiple of this")
-  ap.add_argument("--snapshots", help="comma-separated snapshot steps to "
-                  "evaluate (instead of --every)")
-  ap.add_argument("--out", default="docs")
+                  help="score snapshots whose step is a multiple of this")
+  ap.add_argument("--kinds", default="ema,raw",
+                  help="which snapshots of an EMA run: ema, raw or both")
+  ap.add_argument("--val-n", type=int, default=200, help="val digits used "
+                  "for the representation error when choosing")
+  ap.add_argument("--choose-only", action="store_true", help="score the "
+                  "workdir's snapshots on val, but do not report on test yet "
+                  "(e.g. while the run is still training)")
+  ap.add_argument("--out", default="docs/prior_quality")
   args = ap.parse_args(argv)
+  if not (args.workdir or args.prior):
+    ap.error("give --workdir (choose on val) and/or --prior (report on test)")
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  res_path = out / "prior_quality.json"
-  results = json.loads(res_path.read_text()) if res_path.exists() else {}
-  setting = {"n": args.n, "offset": args.offset, "steps": args.steps,
-             "lr": args.lr, "restarts": args.restarts, "split": args.split}
-  if {"offset": 0, "split": "test", **results.get("setting", {})} != setting:
-    results = {"setting": setting, "curve": {}}
-
-  x = data.load_images("mnist5k", args.split, limit=args.offset + args.n)
-  x = x[args.offset:]
+  path = out / "prior_quality.json"
+  res = json.loads(path.read_text()) if path.exists() else {}
+  save = lambda: path.write_text(json.dumps(res, indent=1))
+  judge = Judge()
+  res["reference"] = {s: judge.reference(s) for s in ("val", "test")}
+  res["protocol"] = {"samples": N_SAMPLES, "confident_p": CONFIDENT,
+                     "mlp_train_digits": TRAIN_LIMIT, "val_n": args.val_n,
+                     "project": "1000 Adam steps, lr 1e-2, 1 restart"}
+  targets = [(p, p) for p in args.prior]
   if args.workdir:
-    snaps = sorted(pathlib.Path(args.workdir, "snapshots").glob("prior_*.ckpt"))
-    targets = [(int(p.stem.split("_")[1]), p) for p in snaps]
-    if args.snapshots:
-      wanted = {int(v) for v in args.snapshots.split(",")}
-      missing = wanted - {s for s, _ in targets}
-      if missing:
-        raise SystemExit(f"no snapshots for steps {sorted(missing)} in "
-                         f"{args.workdir}/snapshots")
-      targets = [(s, p) for s, p in targets if s in wanted]
-    else:
-      targets = [(s, p) for s, p in targets if s % args.every == 0]
-  else:
-    prior = load_prior(args.prior)
-    targets = [(int(prior.meta.get("step", 0)), args.prior)]
-  for step, path in targets:
-    if str(step) in results["curve"]:
-      continue
-    prior = load_prior(str(path))
-    r = evaluate_projection(prior, x, steps=args.steps, lr=args.lr,
-                            restarts=args.restarts)
-    r.pop("x_hat")
-    results["curve"][str(step)] = r
-    print(f"step {step:6d}: PSNR {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} dB"
-          f" ({r['seconds']:.0f} s)", flush=True)
-    res_path.write_text(json.dumps(results, indent=2))
-
-  curve = sorted((int(s), r) for s, r in results["curve"].items())
-  prior = load_prior(args.prior)
-  viz.save_grid(out / "prior_samples.png", prior.generate(
-      prior.sample_latents(jax.random.key(0), 64)), ncols=8, scale=3)
-  if len(curve) > 1:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    steps = [s for s, _ in curve]
-    mean = np.array([r["psnr_mean"] for _, r in curve])
-    std = np.array([r["psnr_std"] for _, r in curve])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(steps, mean, "o-", label="mean")
-    ax.fill_between(steps, mean - std, mean + std, alpha=0.25, label="± std")
-    ax.set_xlabel("training steps")
-    ax.set_ylabel("projection PSNR (dB)")
-    ax.set_title(f"Representation error, {len(x)} {args.split} digits")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "prior_curve.png", dpi=120)
-    plt.close(fig)
-  for s, r in curve:
-    print(f"{s:6d}  {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} dB")
-  return results
+    wd = pathlib.Path(args.workdir)
+    val = res.setdefault("val", {}).setdefault(wd.name, {})
+    for label, snap in snapshots(wd, args.every, args.kinds.split(",")):
+      if label not in val:
+        val[label] = evaluate(load_prior(str(snap)), judge, "val", args.val_n)
+        save()
+      print("val  " + line(f"{wd.name} {label}", val[label]), flush=True)
+    best = max(val, key=lambda k: val[k]["psnr"][0])
+    kind, step = best.split("_")
+    chosen = wd / "snapshots" / (("raw_" if kind == "raw" else "") +
+                                 f"prior_{int(step):07d}.ckpt")
+    res.setdefault("chosen", {})[wd.name] = str(chosen)
+    print(f"chosen on val: {best} -> {chosen}")
+    plot_curve(out / "val_curve.png", val, args.val_n)
+    if not args.choose_only:
+      targets.append((f"{wd.name}:{best}", str(chosen)))
+  for label, name in targets:
+    prior = load_prior(name)
+    test = res.setdefault("test", {})
+    if label not in test:
+      test[label] = evaluate(prior, judge, "test")
+      save()
+    print("test " + line(label, test[label]), flush=True)
+    viz.save_grid(out / f"samples_{pathlib.Path(label).stem.replace(':', '_')}"
+                  ".png", prior.generate(prior.sample_latents(
+                      jax.random.key(0), 64)), ncols=8, scale=3)
+  ref = res["reference"]["test"]
+  print(f"real digits: test accuracy {ref['accuracy']:.1%}, confident "
+        f"{ref['confident']:.1%}, FD(train, test) {ref['fd_train']:.2f}")
+  save()
+  return res
 
 
 if __name__ == "__main__":
-  sys.exit(0 if main() else 1)
+  main()

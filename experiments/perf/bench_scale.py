@@ -76,7 +76,7 @@ times = []
 t = [time.perf_counter()]
 def cb(step, m):
   t.append(time.perf_counter())
-solver.solve(y, prior, config=cfg, mesh=mesh if d > 1 else None, callback=cb)
+solver.solve(y, prior, surrogate="conv", config=cfg, mesh=mesh if d > 1 else None, callback=cb)
 steps_s = np.diff(t)
 print(json.dumps({"devices": d, "n": n, "inner_steps": inner,
                   "first_step_s": round(float(steps_s[0]), 2),

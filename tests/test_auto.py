@@ -1,0 +1,80 @@
+"""surrogate="auto" / num_sources="auto": the choice by held-out pixels."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from blindinv_jax import auto, operators as ops, solver
+
+CFG = solver.SolverConfig(outer_steps=8, surrogate_steps=10, latent_steps=4,
+                          latent_lr=3e-2, unroll=2)
+
+
+@pytest.fixture(scope="module")
+def sources(tiny_run):
+  _, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(11), (8, 3)))
+  return prior, x                                     # [8, 3, 8, 8, 1]
+
+
+def test_heldout_mask_is_a_fixed_share_drawn_from_the_seed():
+  a = np.asarray(auto.heldout_mask(3, 28, 28, 0.1))
+  assert a.shape == (28, 28, 1) and a.sum() == round(0.1 * 28 * 28)
+  np.testing.assert_array_equal(a, np.asarray(auto.heldout_mask(3, 28, 28)))
+  assert not np.array_equal(a, np.asarray(auto.heldout_mask(4, 28, 28)))
+
+
+def test_pick_prefers_the_simplest_within_the_tolerance():
+  rows = [("conv", 1, 0.104, 0.1), ("mixing", 1, 0.3, 0.3),
+          ("conv_mlp", 1, 0.100, 0.09)]
+  assert auto.pick(rows, 0.05) == ("conv", 1)
+  assert auto.pick(rows, 0.01) == ("conv_mlp", 1)
+  assert auto.pick([("conv", 1, np.nan, 0.0), ("mixing", 1, 0.2, 0.1)]) == (
+      "mixing", 1)
+
+
+@pytest.mark.filterwarnings("ignore:observations lie in",
+                            "ignore:observations have 4 channels")
+def test_auto_picks_conv_on_a_blur_and_mixing_on_a_mixture(sources):
+  prior, x = sources
+  blur = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
+  res = solver.solve(blur, prior, config=CFG, key=jax.random.key(1))
+  assert res.choice.family == "conv", res.choice.table()
+  assert len(res.choice.candidates) == 3 and res.choice.num_sources == 1
+  named = solver.solve(blur, prior, surrogate="conv", config=CFG,
+                       key=jax.random.key(1))
+  np.testing.assert_array_equal(res.sources, named.sources)  # same solve
+  assert named.choice is None
+  m = ops.random_mixing(jax.random.key(0), 3, 4)
+  mixed = ops.mix(x, m)
+  res = solver.solve(mixed, prior, num_sources=3, config=CFG,
+                     key=jax.random.key(1))
+  assert res.choice.family == "mixing", res.choice.table()
+
+
+def test_heldout_pixels_never_reach_the_fit(sources):
+  prior, x = sources
+  y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
+  key = jax.random.key(2)
+  seed = int(jax.random.randint(jax.random.fold_in(key, 0x5eed), (), 0,
+                                2**31 - 1))
+  mask = auto.heldout_mask(seed, 8, 8)
+  y2 = y + 0.5 * mask                       # differs on held-out pixels only
+  a = auto.choose(y, prior, config=CFG, key=key, families=("conv",))
+  b = auto.choose(y2, prior, config=CFG, key=key, families=("conv",))
+  (_, _, held_a, fit_a), = a.candidates
+  (_, _, held_b, fit_b), = b.candidates
+  assert fit_a == fit_b                     # the fit saw the same data
+  assert held_b > held_a + 0.1              # the held-out error did not
+
+
+def test_auto_errors(sources):
+  prior, x = sources
+  y = x[:, 0]
+  with pytest.raises(ValueError, match="chooses among"):
+    auto.choose(y, prior, families=("mlp",))
+  with pytest.raises(ValueError, match="needs a named surrogate family"):
+    solver.solve(y, prior, num_sources="auto",
+                 surrogate=solver.make_surrogate("conv", 1))
+  with pytest.raises(ValueError, match="fraction"):
+    auto.choose(y, prior, fraction=1.5)
