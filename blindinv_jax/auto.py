@@ -93,6 +93,32 @@ class SurrogateChoice:
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
 
+  @classmethod
+  def from_dict(cls, d: dict) -> "SurrogateChoice":
+    return cls(**{**d, "candidates": tuple(tuple(c) for c in
+                                           d["candidates"])})
+
+
+CHOICE_NAME = "surrogate_choice.json"
+
+
+def choose_once(checkpoint_dir, **kw) -> SurrogateChoice:
+  """:func:`choose`, remembered in ``checkpoint_dir/surrogate_choice.json``:
+  a resumed solve continues with the candidate it chose at its start (even
+  if, say, ``outer_steps`` grew and would screen differently). Without a
+  ``checkpoint_dir`` it is :func:`choose`."""
+  import json
+  import pathlib
+  if checkpoint_dir is None:
+    return choose(**kw)
+  path = pathlib.Path(checkpoint_dir) / CHOICE_NAME
+  if path.is_file():
+    return SurrogateChoice.from_dict(json.loads(path.read_text()))
+  choice = choose(**kw)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(choice.to_dict(), indent=1))
+  return choice
+
 
 def pick(candidates, tolerance: float = TOLERANCE) -> Tuple[str, int]:
   """The simplest ``(family, S)`` whose held-out error is within
@@ -110,13 +136,15 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
                FAMILIES), max_sources: int = MAX_SOURCES, config=None,
            key: Optional[jax.Array] = None, screen_n: int = SCREEN_N,
            screen_steps: Optional[int] = None, fraction: float = FRACTION,
-           tolerance: float = TOLERANCE) -> SurrogateChoice:
+           tolerance: float = TOLERANCE, on_candidate=None) -> SurrogateChoice:
   """Screens every (family, S) candidate on held-out pixels of ``y [N, H,
   W, C_obs]``; ``num_sources``: an int, or ``"auto"`` for 1..max_sources.
 
   Each screening solve is ``config`` (default TUNED) with one restart and
   ``screen_steps`` outer steps (default a quarter of ``config``'s, at least
-  5), on the first ``screen_n`` observations, with key ``key``.
+  5 and at most all), on the first ``screen_n`` observations, with key ``key``.
+  ``on_candidate(row)`` is called after each with its ``(family, S,
+  held-out L1, fit L1)``.
   """
   from blindinv_jax import solver
   from blindinv_jax.algorithm import stack_sources
@@ -135,7 +163,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   if not 0 < fraction < 1:
     raise ValueError(f"fraction (the held-out share of pixels) must be in "
                      f"(0, 1), got {fraction!r}.")
-  steps = screen_steps or max(5, config.outer_steps // 4)
+  steps = screen_steps or min(config.outer_steps,
+                               max(5, config.outer_steps // 4))
   cfg = config.replace(outer_steps=steps, restarts=1, batch_size=None)
   ys = jnp.asarray(np.asarray(y, np.float32)[:screen_n])
   h, w = ys.shape[1:3]
@@ -158,6 +187,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
       fit = float(jnp.sum(err * (1 - mask)) / (jnp.sum(1 - mask) *
                                                err.shape[0] * err.shape[-1]))
       rows.append((fam, s, held, fit))
+      if on_candidate is not None:
+        on_candidate(rows[-1])
   fam, s = pick(rows, tolerance)
   return SurrogateChoice(family=fam, num_sources=s, candidates=tuple(rows),
                          tolerance=tolerance, fraction=fraction,

@@ -91,7 +91,9 @@ def _solve(args):
   y = load_observations(args.observations)
   prior = resolve(args.prior)
   cfg = solver_config(args)
-  y = validate_observations(y, prior, args.sources, cfg.alpha)  # before the bar
+  auto_s = args.sources == "auto"
+  y = validate_observations(y, prior, 1 if auto_s else args.sources,
+                            cfg.alpha)                         # before the bar
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():
@@ -105,8 +107,15 @@ def _solve(args):
       import shutil
       shutil.rmtree(ckpt_dir)
   truth = None if args.truth is None else load_array(args.truth, "--truth")
-  for note in range_notes(y) + channel_notes(y, prior, args.sources):
+  notes = range_notes(y)
+  if not auto_s:
+    notes += channel_notes(y, prior, args.sources)
+  for note in notes:
     print(f"note: {note}", file=sys.stderr)  # before the progress bar
+  choice = None
+  if args.surrogate == "auto" or auto_s:
+    choice = _choose(y, prior, args, cfg, ckpt_dir)
+    args.surrogate, args.sources = choice.family, choice.num_sources
   from blindinv_jax.utils import progress_callback
   callback, close = progress_callback(cfg.outer_steps)
   with warnings.catch_warnings():            # the notes above, said once
@@ -139,6 +148,7 @@ def _solve(args):
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
       "best_restart": int(res.best_restart), "message": res.message,
+      "choice": None if choice is None else choice.to_dict(),
       "summary": summary, "history": hist}, indent=1))
   k = min(len(y), 12)
   rows = [y[:k], np.asarray(res.reconstruction[:k])]
@@ -153,6 +163,39 @@ def _solve(args):
   if res.message:
     print(f"blindinv solve: {res.message}", file=sys.stderr)
     return 1
+
+
+def _choose(y, prior, args, cfg, ckpt_dir):
+  """Screens the surrogate families (and S) on held-out pixels, saying so."""
+  import jax
+
+  from blindinv_jax import auto
+  families = (tuple(auto.FAMILIES) if args.surrogate == "auto"
+              else (args.surrogate,))
+  sources = ("1-4" if args.sources == "auto" else args.sources)
+  print(f"choosing the surrogate: a short solve per candidate ({families}, "
+        f"S = {sources}) on {auto.FRACTION:.0%} held-out pixels of the first "
+        f"{min(len(y), auto.SCREEN_N)} observations", file=sys.stderr)
+  choice = auto.choose_once(
+      ckpt_dir, y=y, prior=prior, num_sources=args.sources, families=families,
+      config=cfg, key=jax.random.key(args.seed), on_candidate=lambda r: print(
+          f"  {r[0]:9s} S={r[1]}: held-out L1 {r[2]:.5f} (fit {r[3]:.5f})",
+          file=sys.stderr, flush=True))
+  print(f"chose surrogate={choice.family!r}, S={choice.num_sources} (the "
+        f"simplest within {choice.tolerance:.0%} of the best held-out L1)",
+        file=sys.stderr)
+  return choice
+
+
+def _sources_arg(text: str):
+  """--sources: a positive int or 'auto'."""
+  if text == "auto":
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"--sources takes a number or 'auto', not {text!r}") from None
 
 
 def print_summary(summary: dict, out, args) -> None:
@@ -273,11 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--prior", default="mnist", help="'mnist' (shipped), a prior "
                  ".ckpt file or train-prior workdir, or 'module.path:factory' "
                  "(a function returning a prior; docs/priors.md)")
-  s.add_argument("--sources", type=int, default=1, help="sources S per "
-                 "observation")
-  s.add_argument("--surrogate", default="conv", choices=("conv", "mixing"),
-                 help="the learned F_hat: 'conv' (blur, edge maps) or "
-                 "'mixing' (per-pixel network, for separation)")
+  s.add_argument("--sources", type=_sources_arg, default=1, help="sources S "
+                 "per observation, or 'auto' (chosen among 1-4 on held-out "
+                 "pixels)")
+  s.add_argument("--surrogate", default="auto",
+                 choices=("auto", "conv", "mixing", "conv_mlp"),
+                 help="the learned F_hat: 'auto' (default: the family that "
+                 "best predicts held-out pixels, docs/design.md), 'conv' "
+                 "(blur, edge maps), 'mixing' (per-pixel network, for "
+                 "separation) or 'conv_mlp' (a filter, then a non-linearity)")
   add_solver_args(s)
   s.add_argument("--seed", type=int, default=0)
   s.add_argument("--out", required=True, help="output folder")

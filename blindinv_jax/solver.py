@@ -236,8 +236,10 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     ``result.message``; it never returns NaN silently.
   """
   choice = None
+  check_positive_int("checkpoint_every", checkpoint_every)
   if _is_auto(surrogate) or _is_auto(num_sources):
-    choice = _choose(y, prior, num_sources, surrogate, config, key)
+    choice = _choose(y, prior, num_sources, surrogate, config, key,
+                     checkpoint_dir, init_latents)
     surrogate, num_sources = choice.family, choice.num_sources
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents)
@@ -284,12 +286,18 @@ def _is_auto(v) -> bool:
   return isinstance(v, str) and v == "auto"
 
 
-def _choose(y, prior, num_sources, surrogate, config, key):
+def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
+            init_latents):
   """The :class:`blindinv_jax.auto.SurrogateChoice` for an "auto" solve."""
   from blindinv_jax import auto
   config = config.validate()
-  validate_observations(y, prior, 1 if _is_auto(num_sources) else num_sources,
-                        config.alpha)
+  y = validate_observations(y, prior, 1 if _is_auto(num_sources) else
+                            num_sources, config.alpha)
+  if init_latents is not None and not _is_auto(num_sources):
+    validate_init_latents(init_latents, y.shape[0], num_sources,
+                          prior.latent_dim)
+  if not (_is_auto(surrogate) or isinstance(surrogate, nn.Module)):
+    make_surrogate(surrogate, y.shape[-1])      # an unknown name: refused
   if _is_auto(surrogate):
     families = tuple(auto.FAMILIES)
   elif isinstance(surrogate, str):
@@ -298,8 +306,9 @@ def _choose(y, prior, num_sources, surrogate, config, key):
     raise ValueError("num_sources='auto' needs a named surrogate family "
                      f"({list(auto.FAMILIES)} or 'auto'), not a module: a "
                      "module's input channels fix S.")
-  return auto.choose(y, prior, num_sources=num_sources, families=families,
-                     config=config, key=key)
+  return auto.choose_once(checkpoint_dir, y=y, prior=prior,
+                          num_sources=num_sources, families=families,
+                          config=config, key=key)
 
 
 def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,

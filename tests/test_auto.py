@@ -1,6 +1,5 @@
 """surrogate="auto" / num_sources="auto": the choice by held-out pixels."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -20,7 +20,10 @@ def test_train_prior_command_and_resume(tmp_path, capsys):
 
 def test_config_file(tmp_path):
   cfg = cli.load_train_config("experiments/assets/prior_mnist.py")
-  assert cfg.model == "mnist28" and cfg.data == "mnist5k" and cfg.seed == 0
+  assert cfg.model == "dcgan28_gray" and cfg.data == "mnist5k"
+  assert cfg.limit == 4000 and cfg.ema_decay == 0.999 and cfg.seed == 0
+  old = cli.load_train_config("experiments/assets/prior_mnist_v1.py")
+  assert old.model == "mnist28" and old.limit is None
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -89,8 +92,9 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
       ops.blur(x, ops.gaussian_kernel(3, 1.0))))
   out = tmp_path / "solve"
   argv = ["solve", "--observations", str(tmp_path / "obs.npz"), "--prior",
-          str(workdir), "--sources", "1", "--outer-steps", "2",
-          "--surrogate-steps", "2", "--latent-steps", "2", "--out", str(out)]
+          str(workdir), "--sources", "1", "--surrogate", "conv",
+          "--outer-steps", "2", "--surrogate-steps", "2", "--latent-steps",
+          "2", "--out", str(out)]
   assert cli.main(argv) == 0
   for name in ("sources.npy", "reconstruction.npy", "surrogate_params.msgpack",
                "effective_kernel.npy", "history.json", "figure.png"):
@@ -185,6 +189,10 @@ def test_solve_resume(tiny_run, tmp_path, capsys):
   assert cli.main(base + ["--outer-steps", "3", "--resume"]) == 0
   hist = json.loads((out / "history.json").read_text())
   assert len(hist["history"]["latent_loss"]) == 3
+  # --surrogate auto (the default): the same choice on resuming, reported
+  assert "chose surrogate=" in capsys.readouterr().err
+  assert hist["surrogate"] == hist["choice"]["family"]
+  assert len(hist["choice"]["candidates"]) == 3
   assert cli.main(base + ["--outer-steps", "3", "--resume", "--latent-lr",
                           "0.1"]) == 2
   assert "different solve" in capsys.readouterr().err
