@@ -1,0 +1,138 @@
+"""Does ``surrogate="auto"`` pick the right family, and ``num_sources="auto"``
+the right S? Measured on the four MNIST tasks.
+
+  # the family, on each task (the config's schedule, 16 observations):
+  python experiments/tuning/auto_choice.py --split val --out runs/auto_val
+  python experiments/tuning/auto_choice.py --split test --out docs/results/auto
+  # S, on mixtures of S = 1, 2, 3 digits (4 mixtures each), 3 draws each:
+  python experiments/tuning/auto_choice.py --split test --sources \\
+      --out docs/results/auto
+
+For each task the observations are simulated as in
+``experiments/paper/reproduce.py`` (its config, first ``--n`` digits of the
+split), and :func:`blindinv_jax.auto.choose` screens every candidate on 10%
+held-out pixels, exactly as ``solve(surrogate="auto")`` does before its full
+solve. The full solve with the chosen family is the same solve as naming it
+by hand (same key), so where the right family is chosen the PSNR is the
+hand-named run's, bit for bit. Writes ``OUT/auto_choice.json`` (done rows
+are reused) and prints markdown tables.
+"""
+import argparse
+import dataclasses
+import json
+import pathlib
+import time
+
+import jax
+
+from blindinv_jax import auto, experiment as E
+from blindinv_jax.options import load_config_file
+from blindinv_jax.priors import resolve
+
+CONFIGS = pathlib.Path(__file__).parent.parent / "paper" / "configs"
+TASKS = {"mnist_deblur": "conv", "mnist_edges": "conv",
+         "mnist_sep1": "mixing", "mnist_sep4": "mixing"}
+
+
+def simulate(cfg, prior):
+  _, y, _, _ = E.simulate(cfg, prior.image_shape)
+  return y
+
+
+def family_rows(args, prior, res):
+  out = res.setdefault("family", {})
+  for name, right in TASKS.items():
+    if name in out:
+      continue
+    cfg = load_config_file(CONFIGS / f"{name}.py")
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, n=args.n,
+                                               split=args.split))
+    y = simulate(cfg, prior)
+    t0 = time.perf_counter()
+    c = auto.choose(y, prior, num_sources=cfg.task.num_sources,
+                    config=cfg.solver, key=jax.random.key(cfg.seed))
+    out[name] = {"right": right, "chosen": c.family, **c.to_dict(),
+                 "seconds": round(time.perf_counter() - t0, 1)}
+    print(f"{name}: chose {c.family} (right: {right})\n{c.table()}",
+          flush=True)
+    yield
+
+
+def source_rows(args, prior, res):
+  out = res.setdefault("sources", {})
+  base = load_config_file(CONFIGS / "mnist_sep4.py")
+  for s in (1, 2, 3):
+    for draw in range(args.draws):
+      label = f"S={s} draw={draw}"
+      if label in out:
+        continue
+      cfg = base.replace(
+          data=dataclasses.replace(base.data, n=args.n, split=args.split,
+                                   offset=draw * args.n * 3),
+          task=dataclasses.replace(base.task, num_sources=s,
+                                   mixing_seed=draw))
+      y = simulate(cfg, prior)
+      t0 = time.perf_counter()
+      c = auto.choose(y, prior, num_sources="auto", families=("mixing",),
+                      config=cfg.solver, key=jax.random.key(draw))
+      out[label] = {"true": s, "chosen": c.num_sources, **c.to_dict(),
+                    "seconds": round(time.perf_counter() - t0, 1)}
+      print(f"{label}: chose S={c.num_sources}\n{c.table()}", flush=True)
+      yield
+
+
+def tables(res) -> str:
+  lines = []
+  if res.get("family"):
+    lines += ["| task | right family | chosen | held-out L1: conv | mixing "
+              "| conv_mlp | screening s |", "|---|---|---|---|---|---|---|"]
+    for name, r in res["family"].items():
+      held = {c[0]: c[2] for c in r["candidates"]}
+      lines.append(f"| {name} | {r['right']} | {r['chosen']} | " + " | ".join(
+          f"{held.get(f, float('nan')):.5f}" for f in auto.FAMILIES) +
+          f" | {r['seconds']} |")
+  if res.get("sources"):
+    lines += ["", "| true S | draw | chosen S | held-out L1 at S = 1, 2, 3, 4 "
+              "|", "|---|---|---|---|"]
+    for label, r in res["sources"].items():
+      held = ", ".join(f"{c[2]:.5f}" for c in r["candidates"])
+      lines.append(f"| {r['true']} | {label.split('=')[-1]} | {r['chosen']} "
+                   f"| {held} |")
+    for s in (1, 2, 3):
+      rows = [r for r in res["sources"].values() if r["true"] == s]
+      if rows:
+        right = sum(r["chosen"] == s for r in rows)
+        lines.append(f"\nS = {s}: right in {right} of {len(rows)} draws")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--split", default="val", choices=("val", "test"))
+  ap.add_argument("--n", type=int, default=16, help="observations per task")
+  ap.add_argument("--prior", default="mnist")
+  ap.add_argument("--sources", action="store_true",
+                  help="estimate S on mixtures of 1, 2 and 3 digits instead")
+  ap.add_argument("--draws", type=int, default=3,
+                  help="draws (digits and mixing matrix) per S")
+  ap.add_argument("--out", required=True)
+  args = ap.parse_args(argv)
+  out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  path = out / "auto_choice.json"
+  res = json.loads(path.read_text()) if path.exists() else {}
+  setting = {"split": args.split, "n": args.n, "prior": args.prior}
+  if res.get("setting", setting) != setting:
+    raise SystemExit(f"{path} holds another setting {res['setting']}; "
+                     "use another --out")
+  res["setting"] = setting
+  prior = resolve(args.prior)
+  rows = source_rows if args.sources else family_rows
+  for _ in rows(args, prior, res):
+    path.write_text(json.dumps(res, indent=1))
+  print(tables(res))
+  return res
+
+
+if __name__ == "__main__":
+  main()
