@@ -33,7 +33,8 @@ from blindinv_jax.priors.base import TrainedPrior, over_batch
 
 PRIOR_KIND = "gan_prior"
 TRAIN_KIND = "gan_train"
-SHIPPED = {"mnist": "mnist_prior.ckpt", "mnist-v1": "mnist_prior_v1.ckpt"}
+SHIPPED = {"mnist": "mnist_prior.ckpt", "mnist-v1": "mnist_prior_v1.ckpt",
+           "mnist-v2": "mnist_prior_v2.ckpt"}
 ASSETS = pathlib.Path(__file__).resolve().parent.parent / "assets"
 
 

@@ -149,17 +149,18 @@ def line(label, r) -> str:
           f"{r['class_min']:.1%}-{r['class_max']:.1%}")
 
 
-def snapshots(workdir: pathlib.Path, every: int, kinds):
+def snapshots(workdir: pathlib.Path, every: int, kinds, only=None):
   """(label, path) of a run's snapshots: ``ema_<step>`` (the prior file)
   and ``raw_<step>`` (the raw generator, when the run kept an EMA)."""
   out = []
   for p in sorted((workdir / "snapshots").glob("*prior_*.ckpt")):
     kind = "raw" if p.name.startswith("raw_") else "ema"
     step = int(p.stem.split("_")[-1])
-    if step % every == 0 and kind in kinds:
+    wanted = step in only if only else step % every == 0
+    if wanted and kind in kinds:
       out.append((f"{kind}_{step}", p))
   if not out:
-    raise SystemExit(f"no snapshots every {every} steps in {workdir}/snapshots")
+    raise SystemExit(f"no such snapshots in {workdir}/snapshots")
   return out
 
 
@@ -191,6 +192,8 @@ def main(argv=None):
                   help="a prior name or path to report on test (repeatable)")
   ap.add_argument("--every", type=int, default=1000,
                   help="score snapshots whose step is a multiple of this")
+  ap.add_argument("--only", help="comma-separated snapshot steps to score "
+                  "(instead of every --every)")
   ap.add_argument("--kinds", default="ema,raw",
                   help="which snapshots of an EMA run: ema, raw or both")
   ap.add_argument("--val-n", type=int, default=200, help="val digits used "
@@ -216,7 +219,8 @@ def main(argv=None):
   if args.workdir:
     wd = pathlib.Path(args.workdir)
     val = res.setdefault("val", {}).setdefault(wd.name, {})
-    for label, snap in snapshots(wd, args.every, args.kinds.split(",")):
+    only = {int(v) for v in args.only.split(",")} if args.only else None
+    for label, snap in snapshots(wd, args.every, args.kinds.split(","), only):
       if label not in val:
         val[label] = evaluate(load_prior(str(snap)), judge, "val", args.val_n)
         save()
