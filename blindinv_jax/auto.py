@@ -12,10 +12,14 @@ pixels, which it never saw:
 * the fit never sees them: the screening surrogate's output and the
   observations are both zeroed there (:class:`HeldOutSurrogate`), so their
   terms of the data loss are 0 and carry no gradient;
-* the winner is the simplest candidate (fewest sources, then the order of
-  ``FAMILIES``: linear conv, per-pixel mixing, conv + ReLU) whose held-out
-  error is within ``tolerance`` (relative) of the best one. A richer family
-  always fits a little better; it must earn its place by more than that.
+* S (for ``num_sources="auto"``) by an elbow: sources are added while each
+  one cuts the best held-out error by at least ``SOURCE_GAIN`` (10%). Extra
+  sources keep lowering even the held-out error a little (they also fit
+  what the prior cannot draw), so "lowest error" would overcount S;
+* then the family: the simplest at that S (the order of ``FAMILIES``:
+  linear conv, per-pixel mixing, conv + ReLU) whose held-out error is within
+  ``tolerance`` (relative, 5%) of the best. A richer family always fits a
+  little better; it must earn its place by more than that.
 
 :func:`choose` returns a :class:`SurrogateChoice` with every candidate's
 held-out error; :func:`blindinv_jax.solver.solve` then runs the full solve
@@ -40,6 +44,9 @@ SCREEN_N = 16
 FRACTION = 0.1
 TOLERANCE = 0.05
 MAX_SOURCES = 4
+#: num_sources="auto" adds a source only while it cuts the best held-out
+#: error by at least this much (relative); docs/results.md#choosing-s.
+SOURCE_GAIN = 0.10
 
 
 def heldout_mask(seed: int, height: int, width: int,
@@ -120,16 +127,32 @@ def choose_once(checkpoint_dir, **kw) -> SurrogateChoice:
   return choice
 
 
-def pick(candidates, tolerance: float = TOLERANCE) -> Tuple[str, int]:
-  """The simplest ``(family, S)`` whose held-out error is within
-  ``tolerance`` of the best; ``candidates`` as in :class:`SurrogateChoice`,
-  ordered simplest first; a non-finite error counts as infinite."""
+def pick(candidates, tolerance: float = TOLERANCE,
+         source_gain: float = SOURCE_GAIN) -> Tuple[str, int]:
+  """The winner among ``candidates`` (as in :class:`SurrogateChoice`,
+  ordered simplest first; a non-finite error counts as infinite).
+
+  S first, by an elbow: the smallest S whose best held-out error the next S
+  improves by less than ``source_gain`` (relative). Then the family: the
+  simplest one at that S within ``tolerance`` of that S's best.
+  """
   held = [c[2] if np.isfinite(c[2]) else np.inf for c in candidates]
-  best = min(held)
+  by_s = {}
+  for c, h in zip(candidates, held):
+    by_s[c[1]] = min(by_s.get(c[1], np.inf), h)
+  sources = sorted(by_s)
+  s = sources[-1]
+  for a, b in zip(sources, sources[1:]):
+    if not by_s[b] < by_s[a] * (1.0 - source_gain):
+      s = a
+      break
+  best = by_s[s]
   if not np.isfinite(best):           # every screen diverged: the simplest
-    return candidates[0][0], candidates[0][1]
-  i = next(i for i, h in enumerate(held) if h <= best * (1.0 + tolerance))
-  return candidates[i][0], candidates[i][1]
+    first = next(c for c in candidates if c[1] == s)
+    return first[0], s
+  fam = next(c[0] for c, h in zip(candidates, held)
+             if c[1] == s and h <= best * (1.0 + tolerance))
+  return fam, s
 
 
 def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(

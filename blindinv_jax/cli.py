@@ -173,7 +173,8 @@ def _choose(y, prior, args, cfg, ckpt_dir):
   families = (tuple(auto.FAMILIES) if args.surrogate == "auto"
               else (args.surrogate,))
   sources = ("1-4" if args.sources == "auto" else args.sources)
-  print(f"choosing the surrogate: a short solve per candidate ({families}, "
+  print(f"choosing the surrogate: a short solve per candidate "
+        f"({', '.join(families)}; "
         f"S = {sources}) on {auto.FRACTION:.0%} held-out pixels of the first "
         f"{min(len(y), auto.SCREEN_N)} observations", file=sys.stderr)
   choice = auto.choose_once(

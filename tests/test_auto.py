@@ -32,6 +32,15 @@ def test_pick_prefers_the_simplest_within_the_tolerance():
       "mixing", 1)
 
 
+@pytest.mark.parametrize("held,s", [      # measured (docs/results.md)
+    ((0.04104, 0.04128, 0.04332, 0.04632), 1),
+    ((0.14486, 0.07289, 0.07666, 0.06525), 2),
+    ((0.22408, 0.20051, 0.15758, 0.14665), 3)])
+def test_pick_adds_sources_while_each_cuts_the_error_by_10_percent(held, s):
+  rows = [("mixing", i + 1, h, h / 2) for i, h in enumerate(held)]
+  assert auto.pick(rows) == ("mixing", s)
+
+
 @pytest.mark.filterwarnings("ignore:observations lie in",
                             "ignore:observations have 4 channels")
 def test_auto_picks_conv_on_a_blur_and_mixing_on_a_mixture(sources):
