@@ -62,6 +62,8 @@ def add_experiment_args(ap: argparse.ArgumentParser) -> None:
   ap.add_argument("--noise-sigma", type=float, help="Gaussian noise added to "
                   "the simulated observations, std on the [-1, 1] scale "
                   "(operators.add_noise)")
+  ap.add_argument("--surrogate", choices=("auto", "conv", "mixing", "conv_mlp"),
+                  help="override the config's surrogate family")
   ap.add_argument("--wiener-balance", type=float,
                   help="override the Wiener baseline's balance")
 
@@ -83,6 +85,8 @@ def apply_experiment_args(cfg, args):
   if getattr(args, "noise_sigma", None) is not None:
     cfg = cfg.replace(task=dataclasses.replace(cfg.task,
                                                noise_sigma=args.noise_sigma))
+  if getattr(args, "surrogate", None) is not None:
+    cfg = cfg.replace(surrogate=args.surrogate)
   if getattr(args, "wiener_balance", None) is not None:
     cfg = cfg.replace(wiener_balance=args.wiener_balance)
   if args.schedule == "paper":
