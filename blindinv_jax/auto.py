@@ -146,13 +146,30 @@ def pick(candidates, tolerance: float = TOLERANCE,
     if not by_s[b] < by_s[a] * (1.0 - source_gain):
       s = a
       break
-  best = by_s[s]
-  if not np.isfinite(best):           # every screen diverged: the simplest
-    first = next(c for c in candidates if c[1] == s)
-    return first[0], s
+  best = by_s[s]             # inf if every screen diverged: then the simplest
   fam = next(c[0] for c, h in zip(candidates, held)
              if c[1] == s and h <= best * (1.0 + tolerance))
   return fam, s
+
+
+def masked_mean(err: jax.Array, mask: jax.Array) -> float:
+  """Mean of ``err [N, H, W, C]`` over the pixels where ``mask [H, W, 1]``
+  is 1 (per observation entry)."""
+  return float(jnp.sum(err * mask) /
+               (jnp.sum(mask) * err.shape[0] * err.shape[-1]))
+
+
+def families_for(surrogate) -> Tuple[str, ...]:
+  """The families an "auto" choice screens: all of :data:`FAMILIES` for
+  ``"auto"``, else the one named (S alone is then chosen). A module is
+  refused: its input channels fix S."""
+  if isinstance(surrogate, str) and surrogate == "auto":
+    return tuple(FAMILIES)
+  if isinstance(surrogate, str):
+    return (surrogate,)
+  raise ValueError("num_sources='auto' needs a named surrogate family "
+                   f"({list(FAMILIES)} or 'auto'), not a module: a module's "
+                   "input channels fix S.")
 
 
 def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
@@ -205,11 +222,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
                            config=cfg, key=key)
       params = {"params": res.surrogate_params["params"]["inner"]}
       err = jnp.abs(inner.apply(params, stack_sources(res.sources)) - ys)
-      held = float(jnp.sum(err * mask) / (jnp.sum(mask) * err.shape[0] *
-                                          err.shape[-1]))
-      fit = float(jnp.sum(err * (1 - mask)) / (jnp.sum(1 - mask) *
-                                               err.shape[0] * err.shape[-1]))
-      rows.append((fam, s, held, fit))
+      rows.append((fam, s, masked_mean(err, mask),
+                   masked_mean(err, 1.0 - mask)))
       if on_candidate is not None:
         on_candidate(rows[-1])
   fam, s = pick(rows, tolerance)

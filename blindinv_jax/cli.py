@@ -170,8 +170,7 @@ def _choose(y, prior, args, cfg, ckpt_dir):
   import jax
 
   from blindinv_jax import auto
-  families = (tuple(auto.FAMILIES) if args.surrogate == "auto"
-              else (args.surrogate,))
+  families = auto.families_for(args.surrogate)
   sources = ("1-4" if args.sources == "auto" else args.sources)
   print(f"choosing the surrogate: a short solve per candidate "
         f"({', '.join(families)}; "

@@ -231,9 +231,9 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   Returns:
     A :class:`SolveResult` (with ``choice`` when something was ``"auto"``:
     the screening solves run first, on held-out pixels, then this solve with
-    the winner, exactly as if it had been named). If a loss or the state becomes NaN/Inf, the solve
-    stops there, keeps the last finite state, warns, and says so in
-    ``result.message``; it never returns NaN silently.
+    the winner, exactly as if it had been named). If a loss or the state
+    becomes NaN/Inf, the solve stops there, keeps the last finite state,
+    warns, and says so in ``result.message``; it never returns NaN silently.
   """
   choice = None
   check_positive_int("checkpoint_every", checkpoint_every)
@@ -243,7 +243,6 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     surrogate, num_sources = choice.family, choice.num_sources
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents)
-  check_positive_int("checkpoint_every", checkpoint_every)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
   step_fn = outer_step
   if config.batch_size is not None and config.batch_size < y_host.shape[0]:
@@ -298,16 +297,9 @@ def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
                           prior.latent_dim)
   if not (_is_auto(surrogate) or isinstance(surrogate, nn.Module)):
     make_surrogate(surrogate, y.shape[-1])      # an unknown name: refused
-  if _is_auto(surrogate):
-    families = tuple(auto.FAMILIES)
-  elif isinstance(surrogate, str):
-    families = (surrogate,)
-  else:
-    raise ValueError("num_sources='auto' needs a named surrogate family "
-                     f"({list(auto.FAMILIES)} or 'auto'), not a module: a "
-                     "module's input channels fix S.")
   return auto.choose_once(checkpoint_dir, y=y, prior=prior,
-                          num_sources=num_sources, families=families,
+                          num_sources=num_sources,
+                          families=auto.families_for(surrogate),
                           config=config, key=key)
 
 
