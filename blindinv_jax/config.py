@@ -14,6 +14,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from blindinv_jax.precision import check_precision
 from blindinv_jax.validation import check_positive_int, check_positive_number
 
 
@@ -47,6 +48,11 @@ class SolverConfig:
       this many independent pieces (exact: each observation's gradient
       depends on its own latents only). ``None`` picks
       :func:`blindinv_jax.backend.default_grad_pieces`.
+    precision: the arithmetic of the frozen generator and discriminator,
+      forward and backward (:mod:`blindinv_jax.precision`): ``None`` (the
+      backend's default for float32), ``"float32"``, ``"tensorfloat32"``
+      or ``"bfloat16"``. Latents, optimiser states, the surrogate and the
+      losses stay float32.
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -61,6 +67,7 @@ class SolverConfig:
   batch_size: Optional[int] = None
   unroll: Union[None, int, str] = None
   grad_pieces: Optional[int] = None
+  precision: Optional[str] = None
   chunks: dataclasses.InitVar[Optional[int]] = None   # grad_pieces' old name
 
   def __post_init__(self, chunks):
@@ -92,6 +99,7 @@ class SolverConfig:
         not isinstance(self.unroll, bool) and self.unroll >= 1)):
       raise ValueError(f"SolverConfig.unroll must be None, 'full' or a "
                        f"positive int, got {self.unroll!r}.")
+    check_precision(self.precision)
     if self.loss not in ("l1", "l2"):
       raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
                        f"{self.loss!r}.")

@@ -174,7 +174,7 @@ def _key(config: ExperimentConfig) -> str:
     d.pop(f)
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
-  for f in ("batch_size", "grad_pieces"):
+  for f in ("batch_size", "grad_pieces", "precision"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
   # noise_sigma was called noise_std: the same key for the same noise.

@@ -23,6 +23,9 @@ SOLVER_OPTIONS = {
     "--alpha": ("alpha", float, "perceptual loss weight (default 1e-4; 0 "
                 "for a prior without a discriminator, e.g. a VAE)"),
     "--restarts": ("restarts", int, "R restarts (default 1)"),
+    "--precision": ("precision", str, "arithmetic of the prior's networks: "
+                    "float32, tensorfloat32 or bfloat16 (default: the "
+                    "backend's; docs/speed.md#precision)"),
 }
 
 

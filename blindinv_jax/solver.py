@@ -117,8 +117,9 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
   cfg = dataclasses.asdict(config)
   if config.latent_lr_end is None:      # else the decay depends on T
     cfg.pop("outer_steps")              # a resumed run may run longer
-  if config.grad_pieces is None:        # absent from older files
-    cfg.pop("grad_pieces")
+  for f in ("grad_pieces", "precision"):  # absent from older files
+    if cfg[f] is None:
+      cfg.pop(f)
   ident = {"config": cfg, "num_sources": num_sources,
            "surrogate": repr(module),
            "key": resume.fingerprint(jax.random.key_data(key)),

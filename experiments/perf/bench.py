@@ -3,6 +3,7 @@
   python experiments/perf/bench.py [--device cpu|gpu] [--n 1,10,50,200] [--repeats 5]
       [--inner-steps 50] [--no-torch] [--cpu-devices K] [--out docs/bench]
       [--variants default,unrolled,torch_eager,...]
+      [--precision float32,bfloat16]
 
 For the shipped MNIST prior at the paper's schedule (T1 = T2 = 50, blurred
 held-out digits, conv surrogate), in ONE run, after warm-up, interleaving the
@@ -19,7 +20,14 @@ implementations within every repeat and reporting the median:
 * JAX ``python_loop``: a Python loop over a jitted single surrogate step and
   a jitted single latent step (what a naive port does);
 * PyTorch ``eager`` (``experiments/perf/torch_reference.py``, same weights, same
-  start) and ``torch.compile`` of its loss functions where it works.
+  start, on the same device as JAX) and ``torch.compile`` of its networks
+  where it works.
+
+``--precision`` runs every variant at each listed precision of the frozen
+G and D (``SolverConfig.precision``; PyTorch: ``torch.autocast`` around G and
+D for ``bfloat16``, the TF32 switches for ``tensorfloat32``, both off for
+``float32``); each row's ratio is against PyTorch eager at the same
+precision.
 
 Reports seconds per outer step, each JAX/PyTorch-eager ratio, JIT compile
 time, XLA's FLOP count of the outer step (``cost_analysis`` of the compiled,
@@ -30,6 +38,7 @@ three small unrolled programs) against this machine's measured ceiling (a
 observation as N grows, and peak resident memory. Writes ``bench.json`` and ``bench.md``.
 """
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -183,21 +192,34 @@ def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
   return {k: tuple(v) for k, v in impls.items()}, state0
 
 
-def torch_impls(y, prior, cfg, state0, threads, wanted=TORCH_VARIANTS):
+@functools.lru_cache(maxsize=1)
+def torch_reference():
+  """``experiments/perf/torch_reference.py`` as a module (loaded once)."""
   import importlib.util
-
-  import torch
-  if threads:
-    torch.set_num_threads(threads)
   spec = importlib.util.spec_from_file_location(
       "torch_reference", pathlib.Path(__file__).parent / "torch_reference.py")
   ref = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(ref)
+  return ref
+
+
+def torch_impls(y, prior, cfg, state0, threads, wanted=TORCH_VARIANTS,
+                precision="float32"):
+  """name -> (compile seconds, None, step) for the PyTorch variants, on
+  JAX's device, G and D at ``precision``."""
+  import torch
+  if threads:
+    torch.set_num_threads(threads)
+  ref = torch_reference()
+  device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+  ref.set_float32_mode(precision)
   z0 = np.asarray(state0.z[0])
   p0 = jax.tree_util.tree_map(lambda a: np.asarray(a[0]),
                               state0.surrogate_params)
   impls = {}
-  prob = ref.make_problem(prior, y, cfg, z0, p0)
+  make = lambda: list(ref.make_problem(prior, y, cfg, z0, p0, device=device,
+                                       precision=precision))
+  prob = make()
 
   def eager(prob=prob):
     ref.outer_step(*prob[:6], prob[6], cfg)
@@ -205,7 +227,7 @@ def torch_impls(y, prior, cfg, state0, threads, wanted=TORCH_VARIANTS):
   if "torch_compile" not in wanted:
     return impls
   try:
-    prob_c = list(ref.make_problem(prior, y, cfg, z0, p0))
+    prob_c = make()
     g, d, sur = prob_c[0], prob_c[1], prob_c[2]
     prob_c[0] = torch.compile(g)
     prob_c[1] = torch.compile(d)
@@ -221,6 +243,16 @@ def torch_impls(y, prior, cfg, state0, threads, wanted=TORCH_VARIANTS):
   except Exception as e:  # torch.compile needs a C++ toolchain
     print(f"torch.compile unavailable: {type(e).__name__}: {e}"[:300])
   return impls
+
+
+def _in_mode(precision, fn):
+  """``fn`` run with PyTorch's TF32 switches set for ``precision`` (they are
+  global, and the variants of several precisions take turns)."""
+  def run():
+    if "torch" in sys.modules:
+      torch_reference().set_float32_mode(precision)
+    fn()
+  return run
 
 
 def main(argv=None):
@@ -240,8 +272,15 @@ def main(argv=None):
                                                    TORCH_VARIANTS),
                   help="comma-separated subset of " +
                   ", ".join(JAX_VARIANTS + TORCH_VARIANTS))
+  ap.add_argument("--precision", default="float32",
+                  help="comma-separated precisions of G and D (float32, "
+                  "tensorfloat32, bfloat16): every variant runs at each")
   ap.add_argument("--out", default="docs/bench")
   args = ap.parse_args(argv)
+  precisions = [p.strip() for p in args.precision.split(",")]
+  bad = set(precisions) - {"float32", "tensorfloat32", "bfloat16"}
+  if bad:
+    ap.error(f"unknown --precision {sorted(bad)}")
   wanted = tuple(v.strip() for v in args.variants.split(","))
   unknown = set(wanted) - set(JAX_VARIANTS + TORCH_VARIANTS)
   if unknown:
@@ -258,16 +297,22 @@ def main(argv=None):
   for n in [int(v) for v in args.n.split(",")]:
     x = data.load_images("mnist5k", "test", limit=n)
     y = ops.blur(jnp.asarray(x), ops.gaussian_kernel(9, 2.0))
-    impls, state0 = jax_impls(y, prior, cfg, wanted)
-    if not args.no_torch and set(wanted) & set(TORCH_VARIANTS):
-      impls.update(torch_impls(np.asarray(y), prior, cfg, state0,
-                               args.torch_threads, wanted))
-    medians = interleaved_medians({k: fn for k, (_, _, fn) in impls.items()},
-                                  args.repeats)
-    base = medians.get("torch_eager")
-    for k, (compile_s, flops, _) in impls.items():
-      med = medians[k]
-      row = {"n": n, "impl": k, "step_s": round(med, 4),
+    impls = {}
+    for prec in precisions:
+      c = cfg.replace(precision=prec)
+      jx, state0 = jax_impls(y, prior, c, wanted)
+      impls.update({(prec, k): v for k, v in jx.items()})
+      if not args.no_torch and set(wanted) & set(TORCH_VARIANTS):
+        tx = torch_impls(np.asarray(y), prior, c, state0, args.torch_threads,
+                         wanted, prec)
+        impls.update({(prec, k): v for k, v in tx.items()})
+    medians = interleaved_medians(
+        {k: _in_mode(k[0], fn) for k, (_, _, fn) in impls.items()},
+        args.repeats)
+    for (prec, k), (compile_s, flops, _) in impls.items():
+      med = medians[prec, k]
+      base = medians.get((prec, "torch_eager"))
+      row = {"n": n, "impl": k, "precision": prec, "step_s": round(med, 4),
              "s_per_observation": round(med / n, 5),
              "compile_s": round(compile_s, 2)}
       if flops:
@@ -295,12 +340,14 @@ def main(argv=None):
            f"{args.inner_steps}; median of {args.repeats}; peak RSS "
            f"{peak:.0f} MB" + (f", peak device memory {peak_dev / 2**20:.0f} MB"
                                if peak_dev else "") + ".", "",
-           "| N | implementation | s / outer step | s / observation | "
-           "vs torch eager | compile (s) | GFLOP | GFLOP/s (% of ceiling) |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| N | implementation | precision | s / outer step | "
+           "s / observation | vs torch eager | compile (s) | GFLOP | "
+           "GFLOP/s (% of ceiling) |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     lines.append(
-        f"| {r['n']} | {r['impl']} | {r['step_s']} | {r['s_per_observation']}"
+        f"| {r['n']} | {r['impl']} | {r['precision']} | {r['step_s']} | "
+        f"{r['s_per_observation']}"
         f" | {r.get('speedup_vs_torch_eager', '')} | {r['compile_s']} | "
         f"{r.get('gflop', '')} | " + (
             f"{r['gflops_achieved']} ({100 * r['fraction_of_matmul_ceiling']:.0f}%)"

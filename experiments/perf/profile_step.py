@@ -13,7 +13,11 @@ operation or library convolution) per kind and output shape. Every
 convolution's FLOPs are known from its shape, so the table shows which
 operations run near the machine's speed and which do not. Also times the
 latent step alone (generator forward and backward, no surrogate) to separate
-the generator from the rest. Writes the table as JSON and prints it.
+the generator from the rest. With ``--torch``, the same outer step of the
+PyTorch reference (same weights, same start) is profiled with
+``torch.profiler``: self CPU time per operator and input shape, so both
+sides' tables can be read together. Writes the tables as JSON and prints
+them.
 """
 import argparse
 import collections
@@ -59,6 +63,38 @@ def thunk_profile(run, hlo_text, calls):
   return {k: v / 1e6 / calls for k, v in table.items()}
 
 
+def torch_profile(prior, y, cfg, state0, top: int) -> dict:
+  """Self CPU ms per operator (and input shapes) of one PyTorch outer step."""
+  import numpy as np
+  import torch
+  import torch_reference as ref
+  from torch.profiler import ProfilerActivity, profile
+  z0 = np.asarray(state0.z[0])
+  p0 = jax.tree_util.tree_map(lambda a: np.asarray(a[0]),
+                              state0.surrogate_params)
+  prob = ref.make_problem(prior, np.asarray(y), cfg, z0, p0)
+  step = lambda: ref.outer_step(*prob[:6], prob[6], cfg)
+  step_s = median_time(step)
+  with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    step()
+  rows = []
+  for e in prof.key_averages(group_by_input_shape=True):
+    rows.append({"op": e.key, "input_shapes": str(e.input_shapes)[:80],
+                 "calls": e.count,
+                 "ms_per_outer_step": round(e.self_cpu_time_total / 1e3, 2)})
+  rows.sort(key=lambda r: -r["ms_per_outer_step"])
+  total = sum(r["ms_per_outer_step"] for r in rows)
+  for r in rows:
+    r["share"] = round(r["ms_per_outer_step"] / total, 3)
+  print(f"\nPyTorch eager ({torch.get_num_threads()} threads): outer step "
+        f"{step_s:.3f} s; sum of self CPU times {total / 1e3:.3f} s")
+  print(f"{'ms/step':>9} {'share':>6} {'calls':>6}  op  input shapes")
+  for r in rows[:top]:
+    print(f"{r['ms_per_outer_step']:9.1f} {100 * r['share']:5.1f}% "
+          f"{r['calls']:6d}  {r['op']}  {r['input_shapes']}")
+  return {"torch_outer_step_s": round(step_s, 3), "torch_rows": rows[:100]}
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--n", type=int, default=50)
@@ -68,6 +104,8 @@ def main(argv=None):
   ap.add_argument("--unroll", default="full",
                   help="SolverConfig.unroll: 'full' or an int (1: fori_loop)")
   ap.add_argument("--top", type=int, default=20)
+  ap.add_argument("--torch", action="store_true",
+                  help="also profile the PyTorch reference's outer step")
   ap.add_argument("--out", default=None)
   args = ap.parse_args(argv)
   from blindinv_jax import solver
@@ -116,6 +154,8 @@ def main(argv=None):
   for r in rows[:args.top]:
     print(f"{r['ms_per_outer_step']:9.1f} {100 * r['share']:5.1f}%  "
           f"{r['thunk']}  {r['output']}")
+  if args.torch:
+    result.update(torch_profile(prior, y, cfg, state0, args.top))
   if args.out:
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.out).write_text(json.dumps(result, indent=1))

@@ -218,6 +218,32 @@ def load_surrogate_into_torch(kind, params, cin, cout):
 
 # ------------------------------------------------------------- Algorithm 1
 
+class AtPrecision(nn.Module):
+  """A frozen network run at ``precision`` (the JAX solver's
+  ``SolverConfig.precision``): ``"bfloat16"`` under ``torch.autocast``
+  (its backward follows the same casts), ``"float32"`` or
+  ``"tensorfloat32"`` in float32 (TF32 is a global CUDA switch, see
+  :func:`set_float32_mode`). Outputs are float32."""
+
+  def __init__(self, net, precision):
+    super().__init__()
+    self.net, self.precision = net, precision
+
+  def forward(self, x):
+    if self.precision != "bfloat16":
+      return self.net(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+      return self.net(x).float()
+
+
+def set_float32_mode(precision):
+  """TF32 on or off for CUDA matrix products and cuDNN convolutions (on
+  for ``"tensorfloat32"``; exact float32 otherwise). No effect on CPU."""
+  tf32 = precision == "tensorfloat32"
+  torch.backends.cuda.matmul.allow_tf32 = tf32
+  torch.backends.cudnn.allow_tf32 = tf32
+
+
 def generate(g, z):
   """z [N, S, L] -> sources stacked as the surrogate's input [N, S*C, H, W]."""
   n, s, l = z.shape
@@ -240,7 +266,8 @@ def latent_loss(g, d, surrogate, z, y, alpha):
   x = g(z.reshape(n * s, l))
   y_est = surrogate(x.reshape(n, -1, x.shape[2], x.shape[3]))
   dl = (y_est - y).abs().sum()
-  per = (-F.softplus(d(x))).sum() if alpha > 0 else torch.zeros(())
+  per = (-F.softplus(d(x))).sum() if alpha > 0 else torch.zeros(
+      (), device=z.device)
   return dl + alpha * per, dl
 
 
@@ -272,15 +299,18 @@ def outer_step(g, d, surrogate, s_opt, z, z_opt, y, cfg):
 
 
 def make_problem(prior, y_nhwc, cfg, z0: np.ndarray, surrogate_params,
-                 kind="conv"):
+                 kind="conv", device="cpu", precision="float32"):
   """Torch tensors and optimisers for a solve that starts where the JAX one
-  does (same z0 ``[N, S, L]`` and surrogate initialisation)."""
+  does (same z0 ``[N, S, L]`` and surrogate initialisation), on ``device``,
+  with G and D at ``precision`` (:class:`AtPrecision`)."""
   g, d = load_prior_into_torch(prior)
-  y = _t(np.transpose(np.asarray(y_nhwc), (0, 3, 1, 2)))
+  g, d = AtPrecision(g, precision).to(device), AtPrecision(d, precision).to(
+      device)
+  y = _t(np.transpose(np.asarray(y_nhwc), (0, 3, 1, 2))).to(device)
   cin = z0.shape[1] * prior.image_shape[2]
   surrogate = load_surrogate_into_torch(kind, surrogate_params, cin,
-                                        y.shape[1])
-  z = _t(z0).requires_grad_(True)
+                                        y.shape[1]).to(device)
+  z = _t(z0).to(device).requires_grad_(True)
   s_opt = torch.optim.Adam(surrogate.parameters(), lr=cfg.surrogate_lr)
   z_opt = torch.optim.Adam([z], lr=cfg.latent_lr)
   return g, d, surrogate, s_opt, z, z_opt, y
