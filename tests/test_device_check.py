@@ -14,8 +14,11 @@ def test_device_check_tiny_mode(tmp_path):
   assert steps["tests"][0] == 0, (tmp_path / "tests.txt").read_text()[-2000:]
   assert steps["demo"][0] == 0, (tmp_path / "demo.txt").read_text()[-2000:]
   assert steps["bench"][0] == 0, (tmp_path / "bench.txt").read_text()[-2000:]
+  assert steps["precision"][0] == 0, (tmp_path / "precision.txt").read_text(
+      )[-2000:]
   env = json.loads((tmp_path / "env.json").read_text())
   assert env["backend"] and env["cpu"] and "jax" in env
   report = (tmp_path / "report.md").read_text()
   assert "| demo | observation" in report and "## Benchmark" in report
+  assert "## Precision" in report and "| bfloat16 |" in report
   assert "Machine: " in report

@@ -20,8 +20,14 @@ Steps, each with its own time limit, each writing into ``--out``:
 4. ``bench/``: ``bench.py`` at N = 50, 200, 1000, 5000 (JAX default and
    unrolled against PyTorch eager and ``torch.compile``, same weights),
    with compile times, FLOP rate against the measured matmul ceiling and
-   peak memory;
-5. ``report.md``: all of it, to commit as ``docs/bench/gpu.md``.
+   peak memory, in float32;
+5. ``precision/``: ``bench.py --precision float32,tensorfloat32,bfloat16``
+   at N = 50 and 1000 (JAX default against PyTorch eager, each precision on
+   both sides);
+6. ``report.md``: all of it, to commit as ``docs/bench/gpu.md``.
+
+The steps' time limits (120 + 75 + 180 + 90 s) keep the whole check under
+8 minutes on one GPU, so a second try fits a 15-minute budget.
 
 ``--tiny`` runs every step at tiny sizes (one test of the layers'
 gradients, a 2-digit demo of one outer step, a 2+2-step benchmark at N = 1
@@ -87,18 +93,27 @@ def main(argv=None):
   tests = TINY_TESTS if args.tiny else TESTS
   steps["tests"] = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-m", "not slow", *tests], out / "tests.txt",
-                       300 if args.tiny else 150)
+                       300 if args.tiny else 120)
   demo = ["--n", "2", "--outer-steps", "1"] if args.tiny else []
   steps["demo"] = run([py, "-m", "blindinv_jax.cli", "demo", "--out",
                        str(out / "demo"), "--overwrite", *demo],
-                      out / "demo.txt", 300 if args.tiny else 90)
+                      out / "demo.txt", 300 if args.tiny else 75)
   bench = (["--n", "1", "--repeats", "1", "--inner-steps", "2", "--no-torch",
             "--variants", "default"] if args.tiny else
            ["--n", "50,200,1000,5000", "--repeats", "3", "--variants",
             "default,unrolled,torch_eager,torch_compile"])
   steps["bench"] = run([py, str(HERE / "bench.py"), *bench, "--out",
                         str(out / "bench")], out / "bench.txt",
-                       300 if args.tiny else 210)
+                       300 if args.tiny else 180)
+  prec = (["--n", "1", "--repeats", "1", "--inner-steps", "2", "--no-torch",
+           "--variants", "default", "--precision", "float32,bfloat16"]
+          if args.tiny else
+          ["--n", "50,1000", "--repeats", "3", "--variants",
+           "default,torch_eager", "--precision",
+           "float32,tensorfloat32,bfloat16"])
+  steps["precision"] = run([py, str(HERE / "bench.py"), *prec, "--out",
+                            str(out / "precision")], out / "precision.txt",
+                           300 if args.tiny else 90)
   report(out, env, steps, args.tiny)
   return steps
 
@@ -129,8 +144,13 @@ def report(out, env, steps, tiny: bool):
                  f"{steps['demo'][1]} |")
   bench_md = out / "bench" / "bench.md"
   lines.append(f"| bench | rc {steps['bench'][0]} | {steps['bench'][1]} |")
+  prec_md = out / "precision" / "bench.md"
+  lines.append(f"| precision | rc {steps['precision'][0]} | "
+               f"{steps['precision'][1]} |")
   if bench_md.exists():
     lines += ["", "## Benchmark", "", bench_md.read_text()]
+  if prec_md.exists():
+    lines += ["", "## Precision", "", prec_md.read_text()]
   (out / "report.md").write_text("\n".join(lines) + "\n")
   print("\n".join(lines))
 
