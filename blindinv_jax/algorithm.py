@@ -38,7 +38,6 @@ import optax
 
 from blindinv_jax import backend
 from blindinv_jax.config import SolverConfig
-from blindinv_jax.precision import lower_prior
 
 
 class SolverState(flax.struct.PyTreeNode):
@@ -202,7 +201,7 @@ def outer_step(state: SolverState, y, prior, surrogate, config: SolverConfig):
   every restart. Returns ``(state, metrics)``: see :func:`guard_step`.
   G and D run at ``config.precision`` (:mod:`blindinv_jax.precision`)."""
   unroll = backend.resolve_unroll(config.unroll)
-  prior = lower_prior(prior, config.precision)
+  prior = backend.prior_at_precision(prior, config.precision)
 
   def one_restart(z, params, s_opt, z_opt):
     x_stacked = stack_sources(prior.generate(z))          # x* = G(z), once

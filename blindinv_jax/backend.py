@@ -12,6 +12,8 @@ how it is lowered and compiled is decided here, behind a few named functions:
   the N observations computed in independent pieces
   (``SolverConfig.grad_pieces``).
 * :func:`map_restarts`: ``vmap`` over restarts, unbatched for one restart.
+* :func:`prior_at_precision`: G and D in the arithmetic of
+  ``SolverConfig.precision`` (:mod:`blindinv_jax.precision`).
 * :func:`default_projection_calls`: how :func:`blindinv_jax.project.project`
   splits its steps into jitted calls.
 
@@ -25,6 +27,8 @@ from typing import Callable, List, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
+
+from blindinv_jax import precision as precision_lib
 
 Unroll = Union[None, int, str]
 
@@ -104,6 +108,15 @@ def piecewise_grad(loss_fn: Callable, z: jax.Array, y: jax.Array,
     w = None if weights is None else weights[a:b]
     gs.append(jax.grad(partial(loss_fn, y=y[a:b], weights=w))(z[a:b]))
   return gs[0] if len(gs) == 1 else jnp.concatenate(gs)
+
+
+# --------------------------------------------------------------- precision
+
+def prior_at_precision(prior, precision: Optional[str]):
+  """``prior`` with its generator and discriminator at ``precision``
+  (``None``: ``prior`` itself); see
+  :func:`blindinv_jax.precision.lower_prior`."""
+  return precision_lib.lower_prior(prior, precision)
 
 
 # ---------------------------------------------------------------- restarts

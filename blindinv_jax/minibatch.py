@@ -18,7 +18,6 @@ import optax
 
 from blindinv_jax import algorithm, backend
 from blindinv_jax.config import SolverConfig
-from blindinv_jax.precision import lower_prior
 
 
 def minibatch_plan(key: jax.Array, step: jax.Array, n: int, batch_size: int):
@@ -55,7 +54,7 @@ def minibatch_outer_step(state: algorithm.SolverState, y, prior, surrogate,
   the losses are sums over the epoch's batches (end of each batch's phases).
   """
   unroll = backend.resolve_unroll(config.unroll)
-  prior = lower_prior(prior, config.precision)
+  prior = backend.prior_at_precision(prior, config.precision)
   n = y.shape[0]
   idx, valid = minibatch_plan(state.key, state.step, n, config.batch_size)
 
