@@ -31,9 +31,11 @@ import flax
 import jax
 import jax.numpy as jnp
 
-PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
-_MATMUL = {"float32": "float32", "tensorfloat32": "tensorfloat32",
-           "bfloat16": None}
+#: precision -> (array dtype of G and D, jax.default_matmul_precision)
+_MODES = {"float32": (jnp.float32, "float32"),
+          "tensorfloat32": (jnp.float32, "tensorfloat32"),
+          "bfloat16": (jnp.bfloat16, None)}
+PRECISIONS = tuple(_MODES)
 
 
 def check_precision(precision) -> Optional[str]:
@@ -62,13 +64,10 @@ class LoweredPrior(flax.struct.PyTreeNode):
   inner: Any
   precision: str = flax.struct.field(pytree_node=False)
 
-  @property
-  def _dtype(self):
-    return jnp.bfloat16 if self.precision == "bfloat16" else jnp.float32
-
   def _run(self, fn, a: jax.Array) -> jax.Array:
-    with jax.default_matmul_precision(_MATMUL[self.precision]):
-      return fn(a.astype(self._dtype)).astype(jnp.float32)
+    dtype, matmul = _MODES[self.precision]
+    with jax.default_matmul_precision(matmul):
+      return fn(a.astype(dtype)).astype(jnp.float32)
 
   def generate(self, z: jax.Array) -> jax.Array:
     """Latents ``[..., latent_dim]`` (float32) -> images ``[..., H, W, C]``
@@ -96,8 +95,8 @@ def lower_prior(prior, precision: Optional[str]):
     return prior
   if isinstance(prior, LoweredPrior):
     prior = prior.inner
-  dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.float32
-  return LoweredPrior(inner=_cast_floats(prior, dtype), precision=precision)
+  return LoweredPrior(inner=_cast_floats(prior, _MODES[precision][0]),
+                      precision=precision)
 
 
 @functools.lru_cache(maxsize=1)

@@ -64,6 +64,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from blindinv_jax.precision import PRECISIONS  # noqa: E402
+
 from timing import interleaved_medians, machine_info, machine_line, median_time  # noqa: E402
 
 
@@ -273,12 +275,12 @@ def main(argv=None):
                   help="comma-separated subset of " +
                   ", ".join(JAX_VARIANTS + TORCH_VARIANTS))
   ap.add_argument("--precision", default="float32",
-                  help="comma-separated precisions of G and D (float32, "
-                  "tensorfloat32, bfloat16): every variant runs at each")
+                  help="comma-separated precisions of G and D ("
+                  f"{', '.join(PRECISIONS)}): every variant runs at each")
   ap.add_argument("--out", default="docs/bench")
   args = ap.parse_args(argv)
   precisions = [p.strip() for p in args.precision.split(",")]
-  bad = set(precisions) - {"float32", "tensorfloat32", "bfloat16"}
+  bad = set(precisions) - set(PRECISIONS)
   if bad:
     ap.error(f"unknown --precision {sorted(bad)}")
   wanted = tuple(v.strip() for v in args.variants.split(","))

@@ -34,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from blindinv_jax import algorithm, backend, precision  # noqa: E402
+from blindinv_jax.models.surrogates import make_surrogate  # noqa: E402
+from blindinv_jax.solver import TUNED  # noqa: E402
 
 from timing import interleaved_medians, machine_info, machine_line  # noqa: E402
 
@@ -70,22 +72,20 @@ def bare_products():
 
 
 def latent_problem(prior, n: int):
-  """``(fn, args)``: value and grad of Algorithm 1's latent loss at n."""
-  from blindinv_jax.models.surrogates import make_surrogate
-  from blindinv_jax.solver import TUNED
+  """``(loss, (z, prior, params, y))``: Algorithm 1's latent loss at n
+  observations (``loss(z, prior, params, y, precision)``), and its inputs."""
   module = make_surrogate("conv", 1)
   z = prior.sample_latents(jax.random.key(1), (n, 1))
   y = jnp.tanh(jax.random.normal(jax.random.key(2), (n, 28, 28, 1)))
   params = module.init(jax.random.key(3), jnp.zeros((1, 28, 28, 1)))
 
-  def step(z, prior, params, y, prec):
+  def loss(z, prior, params, y, prec):
     low = precision.lower_prior(prior, prec)
     x = low.generate(z)
     y_est = module.apply(params, algorithm.stack_sources(x))
-    loss = algorithm.data_loss(y_est, y, "l1") + TUNED.alpha * jnp.sum(
+    return algorithm.data_loss(y_est, y, "l1") + TUNED.alpha * jnp.sum(
         algorithm.perceptual_loss(low, x))
-    return loss
-  return step, (z, prior, params, y)
+  return loss, (z, prior, params, y)
 
 
 def main(argv=None):
@@ -100,6 +100,7 @@ def main(argv=None):
   machine = machine_info()
   print("machine:", machine_line(machine), flush=True)
   fns, meta = {}, {}
+  problems = {n: latent_problem(prior, n) for n in (args.n, 4 * args.n)}
   for opt_name, opts in OPTION_SETS.items():
     for name, (flops, f, xs) in bare_products().items():
       for dt in ("float32", "bfloat16"):
@@ -109,10 +110,9 @@ def main(argv=None):
                                    c(*xs).block_until_ready())
         meta[opt_name, name, dt] = {"flops": flops,
                                     "computes_in": product_dtypes(c)}
-    for n in (args.n, 4 * args.n):
-      step, xs = latent_problem(prior, n)
+    for n, (loss, xs) in problems.items():
       for dt in ("float32", "bfloat16"):
-        g = jax.jit(jax.value_and_grad(step), static_argnums=4,
+        g = jax.jit(jax.value_and_grad(loss), static_argnums=4,
                     compiler_options=opts)
         c = g.lower(*xs, dt).compile()
         name = f"latent step N={n}"
@@ -120,7 +120,7 @@ def main(argv=None):
                                    jax.block_until_ready(c(*xs)))
         meta[opt_name, name, dt] = {"n": n, "computes_in": product_dtypes(c)}
   if not args.no_torch:
-    fns.update(torch_latent_steps(prior, args.n, meta))
+    fns.update(torch_latent_steps(problems, meta))
   print(f"timing {len(fns)} programs, {args.repeats} repeats", flush=True)
   med = interleaved_medians(fns, args.repeats)
   rows = []
@@ -155,45 +155,32 @@ def main(argv=None):
   print("\n".join(lines))
 
 
-def torch_latent_steps(prior, n: int, meta: dict) -> dict:
-  """The same latent step in PyTorch, float32 and autocast bfloat16."""
+def torch_latent_steps(problems: dict, meta: dict) -> dict:
+  """The same latent steps (``problems``: n -> :func:`latent_problem`) in
+  PyTorch, float32 and autocast bfloat16; {} without torch."""
   try:
-    import torch
+    import torch  # noqa: F401
   except ImportError:
     return {}
-  sys.path.insert(0, str(pathlib.Path(__file__).parent))
   import torch_reference as ref
-
-  from blindinv_jax.models.surrogates import make_surrogate
-  module = make_surrogate("conv", 1)
-  params = module.init(jax.random.key(3), jnp.zeros((1, 28, 28, 1)))
   fns = {}
-  for nn_ in (n, 4 * n):
-    z0 = np.asarray(prior.sample_latents(jax.random.key(1), (nn_, 1)))
-    y = np.tanh(np.asarray(jax.random.normal(jax.random.key(2),
-                                             (nn_, 28, 28, 1))))
+  for n, (_, (z0, prior, params, y)) in problems.items():
     for dt in ("float32", "bfloat16"):
       g, d, sur, _, z, _, yt = ref.make_problem(
-          prior, y, ref_cfg(), z0, params, precision=dt)
+          prior, np.asarray(y), TUNED, np.asarray(z0), params, precision=dt)
       for q in sur.parameters():
         q.requires_grad_(False)
 
       def run(g=g, d=d, sur=sur, z=z, yt=yt):
         z.grad = None
-        loss, _ = ref.latent_loss(g, d, sur, z, yt, 1e-4)
+        loss, _ = ref.latent_loss(g, d, sur, z, yt, TUNED.alpha)
         loss.backward()
-      name = f"latent step N={nn_}"
+      name = f"latent step N={n}"
       fns["pytorch (oneDNN)", name, dt] = run
       meta["pytorch (oneDNN)", name, dt] = {
-          "n": nn_, "computes_in": "bf16 (autocast)" if dt == "bfloat16"
+          "n": n, "computes_in": "bf16 (autocast)" if dt == "bfloat16"
           else "f32"}
-  torch.set_grad_enabled(True)
   return fns
-
-
-def ref_cfg():
-  from blindinv_jax.solver import TUNED
-  return TUNED
 
 
 if __name__ == "__main__":

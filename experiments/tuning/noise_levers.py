@@ -38,9 +38,9 @@ def final_data_error(workdir: pathlib.Path) -> float:
   """The solve's last mean absolute data error per pixel (L1 through the
   learned surrogate), from its checkpoint's history."""
   from blindinv_jax import checkpoint
-  from blindinv_jax.solver import CHECKPOINT_NAME
+  from blindinv_jax.solver import CHECKPOINT_NAME, SOLVE_KIND
   tree, _ = checkpoint.load(workdir / "checkpoints" / "blind" /
-                            CHECKPOINT_NAME, kind="solver_state")
+                            CHECKPOINT_NAME, kind=SOLVE_KIND)
   return float(np.min(tree["history"]["latent_loss"][-1]))
 
 
