@@ -16,10 +16,13 @@ pixels, which it never saw:
   one cuts the best held-out error by at least ``SOURCE_GAIN`` (10%). Extra
   sources keep lowering even the held-out error a little (they also fit
   what the prior cannot draw), so "lowest error" would overcount S;
-* then the family: the simplest at that S (the order of ``FAMILIES``:
-  linear conv, per-pixel mixing, conv + ReLU) whose held-out error is within
-  ``tolerance`` (relative, 5%) of the best. A richer family always fits a
-  little better; it must earn its place by more than that.
+* then the family at that S, simplest first (the order of ``FAMILIES``:
+  linear conv, per-pixel mixing, conv + ReLU): a richer family replaces the
+  current one only if it cuts the held-out error by at least ``min_gain``
+  (1%) *and* the cut is consistent over the held-out pixels (a paired t
+  statistic of at least ``t_crit``, 2, over the per-pixel errors). A richer
+  family always fits a little better by chance on some pixels; it must earn
+  its place by more than the spread of that chance.
 
 :func:`choose` returns a :class:`SurrogateChoice` with every candidate's
 held-out error; :func:`blindinv_jax.solver.solve` then runs the full solve
@@ -42,7 +45,11 @@ from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
 #: relative margin a richer candidate must beat a simpler one by.
 SCREEN_N = 16
 FRACTION = 0.1
-TOLERANCE = 0.05
+#: A richer family must cut the held-out error by at least MIN_GAIN
+#: (relative), with a paired t statistic over held-out pixels >= T_CRIT
+#: (docs/results.md#choosing-the-surrogate-automatically).
+MIN_GAIN = 0.01
+T_CRIT = 2.0
 MAX_SOURCES = 4
 #: num_sources="auto" adds a source only while it cuts the best held-out
 #: error by at least this much (relative); docs/results.md#choosing-s.
@@ -79,22 +86,35 @@ class SurrogateChoice:
 
   family, num_sources: the winner. candidates: ``(family, S, held-out L1,
   fit L1)`` per candidate (mean absolute error per observation entry, on
-  the held-out and on the fitted pixels). The rest is how it was screened.
+  the held-out and on the fitted pixels). duels: ``(current, challenger,
+  relative gain, paired t, won)`` for each richer family that challenged
+  the current one at the chosen S. pixel_errors: per candidate, its mean
+  error on each held-out pixel (``P`` values, the order of the mask). The
+  rest is how it was screened.
   """
   family: str
   num_sources: int
   candidates: Tuple[Tuple[str, int, float, float], ...]
-  tolerance: float
+  duels: Tuple[Tuple[str, str, float, float, bool], ...]
+  min_gain: float
+  t_crit: float
   fraction: float
   screen_n: int
   screen_steps: int
+  pixel_errors: Tuple[Tuple[float, ...], ...] = ()
 
   def table(self) -> str:
-    """The candidates as a markdown table, the winner in bold."""
+    """The candidates and the duels as markdown tables, the winner in
+    bold."""
     rows = ["| surrogate | S | held-out L1 | fit L1 |", "|---|---|---|---|"]
     for fam, s, held, fit in self.candidates:
       mark = "**" if (fam, s) == (self.family, self.num_sources) else ""
       rows.append(f"| {mark}{fam}{mark} | {s} | {held:.5f} | {fit:.5f} |")
+    if self.duels:
+      rows += ["", "| current | challenger | gain | paired t | replaces |",
+               "|---|---|---|---|---|"]
+      rows += [f"| {a} | {b} | {g:+.1%} | {t:.2f} | {'yes' if w else 'no'} |"
+               for a, b, g, t, w in self.duels]
     return "\n".join(rows)
 
   def to_dict(self) -> dict:
@@ -102,8 +122,15 @@ class SurrogateChoice:
 
   @classmethod
   def from_dict(cls, d: dict) -> "SurrogateChoice":
-    return cls(**{**d, "candidates": tuple(tuple(c) for c in
-                                           d["candidates"])})
+    names = {f.name for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if k in names}
+    d.setdefault("duels", ())
+    d.setdefault("min_gain", MIN_GAIN)
+    d.setdefault("t_crit", T_CRIT)
+    return cls(**{**d, "candidates": tuple(tuple(c) for c in d["candidates"]),
+                  "duels": tuple(tuple(c) for c in d["duels"]),
+                  "pixel_errors": tuple(tuple(c) for c in
+                                        d.get("pixel_errors", ()))})
 
 
 CHOICE_NAME = "surrogate_choice.json"
@@ -127,14 +154,29 @@ def choose_once(checkpoint_dir, **kw) -> SurrogateChoice:
   return choice
 
 
-def pick(candidates, tolerance: float = TOLERANCE,
-         source_gain: float = SOURCE_GAIN) -> Tuple[str, int]:
+def paired_t(a, b) -> float:
+  """The paired t statistic of ``a - b`` (per held-out pixel): positive
+  when ``b`` is lower; ``inf`` if they differ by a constant, 0 if equal."""
+  d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+  if d.size < 2 or not np.all(np.isfinite(d)):
+    return 0.0
+  sd = d.std(ddof=1)
+  if sd == 0:
+    return float(np.sign(d.mean()) * np.inf) if d.mean() else 0.0
+  return float(d.mean() / (sd / np.sqrt(d.size)))
+
+
+def pick(candidates, pixel_errors, min_gain: float = MIN_GAIN,
+         t_crit: float = T_CRIT, source_gain: float = SOURCE_GAIN):
   """The winner among ``candidates`` (as in :class:`SurrogateChoice`,
-  ordered simplest first; a non-finite error counts as infinite).
+  ordered simplest first; a non-finite error counts as infinite), with
+  ``pixel_errors`` the per-held-out-pixel errors of each.
 
   S first, by an elbow: the smallest S whose best held-out error the next S
-  improves by less than ``source_gain`` (relative). Then the family: the
-  simplest one at that S within ``tolerance`` of that S's best.
+  improves by less than ``source_gain`` (relative). Then the family at that
+  S: simplest first, a richer one replaces the current one if it cuts the
+  held-out error by at least ``min_gain`` with a paired t of at least
+  ``t_crit``. Returns ``(family, S, duels)``.
   """
   held = [c[2] if np.isfinite(c[2]) else np.inf for c in candidates]
   by_s = {}
@@ -146,10 +188,20 @@ def pick(candidates, tolerance: float = TOLERANCE,
     if not by_s[b] < by_s[a] * (1.0 - source_gain):
       s = a
       break
-  best = by_s[s]             # inf if every screen diverged: then the simplest
-  fam = next(c[0] for c, h in zip(candidates, held)
-             if c[1] == s and h <= best * (1.0 + tolerance))
-  return fam, s
+  at_s = [i for i, c in enumerate(candidates) if c[1] == s]
+  cur, duels = at_s[0], []
+  for i in at_s[1:]:
+    if not np.isfinite(held[cur]):
+      won, gain, t = np.isfinite(held[i]), np.inf, np.inf
+    else:
+      gain = 1.0 - held[i] / held[cur] if held[cur] > 0 else 0.0
+      t = paired_t(pixel_errors[cur], pixel_errors[i])
+      won = bool(gain >= min_gain and t >= t_crit)
+    duels.append((candidates[cur][0], candidates[i][0], float(gain),
+                  float(t), bool(won)))
+    if won:
+      cur = i
+  return candidates[cur][0], s, tuple(duels)
 
 
 def masked_mean(err: jax.Array, mask: jax.Array) -> float:
@@ -157,6 +209,13 @@ def masked_mean(err: jax.Array, mask: jax.Array) -> float:
   is 1 (per observation entry)."""
   return float(jnp.sum(err * mask) /
                (jnp.sum(mask) * err.shape[0] * err.shape[-1]))
+
+
+def pixel_means(err: jax.Array, mask: jax.Array) -> Tuple[float, ...]:
+  """``err [N, H, W, C]`` averaged over observations and channels on each
+  pixel where ``mask [H, W, 1]`` is 1, in the mask's row-major order."""
+  per_pixel = np.asarray(jnp.mean(err, axis=(0, 3)))
+  return tuple(float(v) for v in per_pixel[np.asarray(mask[..., 0]) > 0])
 
 
 def families_for(surrogate) -> Tuple[str, ...]:
@@ -176,7 +235,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
                FAMILIES), max_sources: int = MAX_SOURCES, config=None,
            key: Optional[jax.Array] = None, screen_n: int = SCREEN_N,
            screen_steps: Optional[int] = None, fraction: float = FRACTION,
-           tolerance: float = TOLERANCE, on_candidate=None) -> SurrogateChoice:
+           min_gain: float = MIN_GAIN, t_crit: float = T_CRIT,
+           on_candidate=None) -> SurrogateChoice:
   """Screens every (family, S) candidate on held-out pixels of ``y [N, H,
   W, C_obs]``; ``num_sources``: an int, or ``"auto"`` for 1..max_sources.
 
@@ -211,7 +271,7 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   seed = int(jax.random.randint(jax.random.fold_in(key, 0x5eed), (), 0,
                                 2**31 - 1))
   mask = heldout_mask(seed, h, w, fraction)
-  rows = []
+  rows, pixels = [], []
   for s in sources:
     for fam in families:
       inner = make_surrogate(fam, ys.shape[-1])
@@ -224,9 +284,11 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
       err = jnp.abs(inner.apply(params, stack_sources(res.sources)) - ys)
       rows.append((fam, s, masked_mean(err, mask),
                    masked_mean(err, 1.0 - mask)))
+      pixels.append(pixel_means(err, mask))
       if on_candidate is not None:
         on_candidate(rows[-1])
-  fam, s = pick(rows, tolerance)
+  fam, s, duels = pick(rows, pixels, min_gain, t_crit)
   return SurrogateChoice(family=fam, num_sources=s, candidates=tuple(rows),
-                         tolerance=tolerance, fraction=fraction,
-                         screen_n=int(ys.shape[0]), screen_steps=steps)
+                         duels=duels, min_gain=min_gain, t_crit=t_crit,
+                         fraction=fraction, screen_n=int(ys.shape[0]),
+                         screen_steps=steps, pixel_errors=tuple(pixels))

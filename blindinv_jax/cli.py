@@ -181,8 +181,12 @@ def _choose(y, prior, args, cfg, ckpt_dir):
       config=cfg, key=jax.random.key(args.seed), on_candidate=lambda r: print(
           f"  {r[0]:9s} S={r[1]}: held-out L1 {r[2]:.5f} (fit {r[3]:.5f})",
           file=sys.stderr, flush=True))
-  print(f"chose surrogate={choice.family!r}, S={choice.num_sources} (the "
-        f"simplest within {choice.tolerance:.0%} of the best held-out L1)",
+  for cur, rich, gain, t, won in choice.duels:
+    print(f"  {rich} vs {cur}: held-out L1 {gain:+.1%}, paired t {t:.2f} -> "
+          f"{'replaces' if won else 'keeps'} {cur} (needs >= "
+          f"{choice.min_gain:.0%} and t >= {choice.t_crit:g})",
+          file=sys.stderr)
+  print(f"chose surrogate={choice.family!r}, S={choice.num_sources}",
         file=sys.stderr)
   return choice
 

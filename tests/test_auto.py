@@ -23,13 +23,34 @@ def test_heldout_mask_is_a_fixed_share_drawn_from_the_seed():
   assert not np.array_equal(a, np.asarray(auto.heldout_mask(4, 28, 28)))
 
 
-def test_pick_prefers_the_simplest_within_the_tolerance():
+def test_pick_keeps_the_simplest_unless_a_richer_one_wins_consistently():
+  rng = np.random.default_rng(0)
+  base = rng.uniform(0.05, 0.15, 80)
   rows = [("conv", 1, 0.104, 0.1), ("mixing", 1, 0.3, 0.3),
           ("conv_mlp", 1, 0.100, 0.09)]
-  assert auto.pick(rows, 0.05) == ("conv", 1)
-  assert auto.pick(rows, 0.01) == ("conv_mlp", 1)
-  assert auto.pick([("conv", 1, np.nan, 0.0), ("mixing", 1, 0.2, 0.1)]) == (
-      "mixing", 1)
+  # conv_mlp 4% lower on every pixel: consistent, so it replaces conv
+  pixels = [base * 1.04, base * 3, base]
+  fam, s, duels = auto.pick(rows, pixels)
+  assert (fam, s) == ("conv_mlp", 1)
+  assert [d[:2] for d in duels] == [("conv", "mixing"), ("conv", "conv_mlp")]
+  assert duels[1][3] > auto.T_CRIT and duels[1][4]
+  # the same 4% on average, but from a few pixels: not consistent
+  noisy = base * 1.04 + rng.normal(0, 0.1, 80)
+  rows[0] = ("conv", 1, float(np.mean(noisy)), 0.1)
+  rows[2] = ("conv_mlp", 1, float(np.mean(noisy)) / 1.04, 0.09)
+  assert auto.pick(rows, [noisy, base * 3, noisy - 0.004 + rng.normal(
+      0, 0.1, 80)])[0] == "conv"
+  # a gain below min_gain is not enough, however consistent
+  assert auto.pick(rows, pixels, min_gain=0.05)[0] == "conv"
+  # a diverged simplest family loses to any finite one
+  assert auto.pick([("conv", 1, np.nan, 0.0), ("mixing", 1, 0.2, 0.1)],
+                   [base * np.nan, base])[:2] == ("mixing", 1)
+
+
+def test_paired_t():
+  assert auto.paired_t([1.0, 2.0, 3.0], [0.0, 1.0, 2.0]) == np.inf
+  assert auto.paired_t([1.0, 2.0], [1.0, 2.0]) == 0.0
+  assert auto.paired_t([1.0, 2.0, 3.5], [0.5, 1.0, 3.0]) > 0
 
 
 @pytest.mark.parametrize("held,s", [      # measured (docs/results.md)
@@ -38,7 +59,7 @@ def test_pick_prefers_the_simplest_within_the_tolerance():
     ((0.22408, 0.20051, 0.15758, 0.14665), 3)])
 def test_pick_adds_sources_while_each_cuts_the_error_by_10_percent(held, s):
   rows = [("mixing", i + 1, h, h / 2) for i, h in enumerate(held)]
-  assert auto.pick(rows) == ("mixing", s)
+  assert auto.pick(rows, [(r[2], r[2]) for r in rows])[:2] == ("mixing", s)
 
 
 @pytest.mark.filterwarnings("ignore:observations lie in",
@@ -74,6 +95,8 @@ def test_heldout_pixels_never_reach_the_fit(sources):
   (_, _, held_b, fit_b), = b.candidates
   assert fit_a == fit_b                     # the fit saw the same data
   assert held_b > held_a + 0.1              # the held-out error did not
+  assert len(a.pixel_errors[0]) == int(np.asarray(mask).sum())
+  np.testing.assert_allclose(np.mean(a.pixel_errors[0]), held_a, rtol=1e-5)
 
 
 def test_auto_errors(sources):

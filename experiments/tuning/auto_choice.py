@@ -85,12 +85,15 @@ def tables(res) -> str:
   lines = []
   if res.get("family"):
     lines += ["| task | right family | chosen | held-out L1: conv | mixing "
-              "| conv_mlp | screening s |", "|---|---|---|---|---|---|---|"]
+              "| conv_mlp | duels (gain, paired t) | screening s |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, r in res["family"].items():
       held = {c[0]: c[2] for c in r["candidates"]}
+      duels = "; ".join(f"{b} vs {a}: {g:+.1%}, t {t:.1f}"
+                        for a, b, g, t, _ in r.get("duels", ()))
       lines.append(f"| {name} | {r['right']} | {r['chosen']} | " + " | ".join(
           f"{held.get(f, float('nan')):.5f}" for f in auto.FAMILIES) +
-          f" | {r['seconds']} |")
+          f" | {duels} | {r['seconds']} |")
   if res.get("sources"):
     lines += ["", "| true S | draw | chosen S | held-out L1 at S = 1, 2, 3, 4 "
               "|", "|---|---|---|---|"]
