@@ -6,7 +6,8 @@
 Runs the blind solver of one task's config on ``--n`` noisy ``val``
 observations (sigma on the [-1, 1] scale) with the config's schedule and with
 one lever changed at a time: fewer outer steps (an early stop), a larger
-perceptual weight alpha, the squared-error data loss. For each it reports
+perceptual weight alpha, the squared-error data loss (alone and with a
+latent learning rate decayed 10x), a 4x smaller surrogate learning rate. For each it reports
 the PSNR of the recovered sources and the final mean absolute data error
 per pixel against the noise floor ``sigma * sqrt(2 / pi)`` (the mean
 absolute value of the noise; a fit below it reproduces part of the noise).
@@ -31,7 +32,11 @@ def levers(solver_cfg) -> dict:
   return {"config's schedule": solver_cfg,
           f"early stop (T = {t // 2})": solver_cfg.replace(outer_steps=t // 2),
           "alpha x10": solver_cfg.replace(alpha=10 * solver_cfg.alpha),
-          "L2 data loss": solver_cfg.replace(loss="l2")}
+          "L2 data loss": solver_cfg.replace(loss="l2"),
+          "surrogate lr / 4": solver_cfg.replace(
+              surrogate_lr=solver_cfg.surrogate_lr / 4),
+          "L2, latent lr decayed 10x": solver_cfg.replace(
+              loss="l2", latent_lr_end=solver_cfg.latent_lr / 10)}
 
 
 def final_data_error(workdir: pathlib.Path) -> float:
@@ -65,6 +70,8 @@ def main(argv=None):
     res = E.run_experiment(cfg, wd)
     m = res["methods"]["blind"]
     row = {"lever": name, "psnr": m["psnr"], "seconds": m["seconds"]}
+    if "kernel_error" in m:
+      row["kernel_error"] = m["kernel_error"]
     if scfg.loss == "l1":
       row["final_l1"] = final_data_error(wd)
     rows.append(row)
@@ -74,11 +81,14 @@ def main(argv=None):
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
   (out / "noise_levers.json").write_text(json.dumps(result, indent=1))
-  print(f"| lever | PSNR (dB) | final data L1 (noise floor {floor:.4f}) |\n"
-        "|---|---|---|")
+  print(f"| lever | PSNR (dB) | final data L1 (noise floor {floor:.4f}) "
+        "| kernel error |\n|---|---|---|---|")
   for r in rows:
     l1 = f"{r['final_l1']:.4f}" if "final_l1" in r else "(L2 loss)"
-    print(f"| {r['lever']} | {r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} | {l1} |")
+    ke = r.get("kernel_error", {}).get("error")
+    ke = "" if ke is None else f"{ke:.2f}"
+    print(f"| {r['lever']} | {r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} | {l1} "
+          f"| {ke} |")
 
 
 if __name__ == "__main__":
