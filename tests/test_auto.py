@@ -109,3 +109,15 @@ def test_auto_errors(sources):
                  surrogate=solver.make_surrogate("conv", 1))
   with pytest.raises(ValueError, match="fraction"):
     auto.choose(y, prior, fraction=1.5)
+
+
+def test_a_choice_saved_by_the_old_rule_still_loads():
+  old = {"family": "conv", "num_sources": 1, "candidates": [
+      ["conv", 1, 0.01, 0.009], ["mixing", 1, 0.2, 0.19]], "tolerance": 0.05,
+      "fraction": 0.1, "screen_n": 16, "screen_steps": 15}
+  c = auto.SurrogateChoice.from_dict(old)
+  assert (c.family, c.num_sources, c.duels, c.pixel_errors) == ("conv", 1,
+                                                               (), ())
+  assert c.candidates[1] == ("mixing", 1, 0.2, 0.19)
+  assert "conv" in c.table()
+  assert auto.SurrogateChoice.from_dict(c.to_dict()) == c
