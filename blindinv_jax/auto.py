@@ -41,8 +41,7 @@ import numpy as np
 
 from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
 
-#: Screening defaults: observations used, share of pixels held out, and the
-#: relative margin a richer candidate must beat a simpler one by.
+#: Screening defaults: observations used, share of pixels held out.
 SCREEN_N = 16
 FRACTION = 0.1
 #: A richer family must cut the held-out error by at least MIN_GAIN

@@ -7,10 +7,12 @@ Runs the blind solver of one task's config on ``--n`` noisy ``val``
 observations (sigma on the [-1, 1] scale) with the config's schedule and with
 one lever changed at a time: fewer outer steps (an early stop), a larger
 perceptual weight alpha, the squared-error data loss (alone and with a
-latent learning rate decayed 10x), a 4x smaller surrogate learning rate. For each it reports
-the PSNR of the recovered sources and the final mean absolute data error
-per pixel against the noise floor ``sigma * sqrt(2 / pi)`` (the mean
-absolute value of the noise; a fit below it reproduces part of the noise).
+latent learning rate decayed 10x), a 4x smaller surrogate learning rate.
+For each it reports the PSNR of the recovered sources, the kernel error of
+the learned surrogate (where the task has a kernel), and the final mean
+absolute data error per pixel against the noise floor
+``sigma * sqrt(2 / pi)`` (the mean absolute value of the noise; a fit below
+it reproduces part of the noise).
 Writes ``noise_levers.json`` and prints the table.
 """
 import argparse
