@@ -179,3 +179,29 @@ def test_project_does_not_retrace_when_only_data_changes(tiny_run):
   assert sizes == [f._cache_size() for f in (prior_lib.project_init,
                                              prior_lib.project_steps,
                                              prior_lib.project_best)]
+
+
+def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
+                                                          monkeypatch):
+  from blindinv_jax.priors import dcgan as dcgan_priors
+
+  from conftest import load_experiment_module
+  workdir, _ = tiny_run
+  ship = load_experiment_module("assets/ship_prior")
+  api_snap = sorted((workdir / "snapshots").glob("prior_*.ckpt"))[-1]
+  with pytest.raises(SystemExit, match="train-prior command"):
+    ship.main([str(api_snap), "--as", "mnist-v3", "--chosen-by", "x"])
+  original = prior_lib.load_prior(str(api_snap))
+  snap = tmp_path / "prior_0000006.ckpt"
+  dcgan_priors.save_prior(snap, original, original.config, {
+      **original.meta, "command": "blindinv train-prior --config c.py"})
+  monkeypatch.setattr(dcgan_priors, "ASSETS", tmp_path / "assets")
+  (tmp_path / "assets").mkdir()
+  ship.main([str(snap), "--as", "mnist-v3", "--chosen-by", "val rule"])
+  shipped = prior_lib.load_prior("mnist-v3")
+  assert _tree_equal(shipped.g_vars, original.g_vars)
+  assert _tree_equal(shipped.d_vars, original.d_vars)
+  assert shipped.meta["chosen_by"] == "val rule"
+  assert shipped.meta["step"] == original.meta["step"]
+  assert shipped.meta["command"] == "blindinv train-prior --config c.py"
+  assert str(snap) in shipped.meta["snapshot"]
