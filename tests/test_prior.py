@@ -205,3 +205,16 @@ def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
   assert shipped.meta["step"] == original.meta["step"]
   assert shipped.meta["command"] == "blindinv train-prior --config c.py"
   assert str(snap) in shipped.meta["snapshot"]
+
+
+def test_projection_restarts_reports_each_count(tiny_run, tmp_path):
+  from conftest import load_experiment_module
+  workdir, _ = tiny_run
+  script = load_experiment_module("assets/projection_restarts")
+  out = tmp_path / "r.json"
+  res = script.main(["--prior", str(workdir / "prior.ckpt"), "--n", "4",
+                     "--restarts", "1,3", "--out", str(out)])
+  one, three = res["rows"]
+  assert (one["restarts"], three["restarts"]) == (1, 3)
+  assert three["mean"] >= one["mean"] - 0.01
+  assert json.loads(out.read_text())["rows"] == res["rows"]
