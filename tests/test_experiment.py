@@ -167,3 +167,29 @@ def test_noise_sigma_adds_keyed_noise_and_keeps_the_cache_key(tiny_run):
   assert E._key(noisy) != E._key(cfg)
   with pytest.raises(ValueError, match="noise_sigma"):
     cfg.replace(task=dataclasses.replace(cfg.task, noise_sigma=-1.0)).validate()
+
+
+def test_compare_priors_pairs_per_image_and_refuses_other_observations(
+    tmp_path):
+  cmp = load_experiment_module("paper/compare_priors")
+  obs = {"psnr_per_image": [10.0, 11.0, 12.0]}
+  base = {"n": 3, "observation": obs, "methods": {
+      "blind": {"psnr_per_image": [20.0, 21.0, 22.0], "accuracy": 1.0},
+      "wiener": {"psnr_per_image": [1.0, 1.0, 1.0]}}}
+  new = {"n": 3, "observation": obs, "methods": {
+      "blind": {"psnr_per_image": [21.0, 21.0, 21.5], "accuracy": 0.5}}}
+  (tmp_path / "a").mkdir()
+  (tmp_path / "a" / "mnist_deblur.json").write_text(json.dumps(base))
+  (tmp_path / "b" / "mnist_deblur").mkdir(parents=True)
+  (tmp_path / "b" / "mnist_deblur" / "metrics.json").write_text(json.dumps(new))
+  rows = cmp.main(["--base", str(tmp_path / "a"), "--new", str(tmp_path / "b"),
+                   "--out", str(tmp_path / "c.json")])
+  assert len(rows) == 1                      # wiener: only in the base run
+  r = rows[0]
+  assert r["method"] == "blind" and r["new_better_on"] == 1
+  assert r["new_minus_base"] == pytest.approx(0.5 / 3, abs=1e-3)
+  assert (r["read_base"], r["read_new"]) == (1.0, 0.5)
+  new["observation"] = {"psnr_per_image": [9.0, 11.0, 12.0]}
+  (tmp_path / "b" / "mnist_deblur" / "metrics.json").write_text(json.dumps(new))
+  with pytest.raises(SystemExit, match="different observations"):
+    cmp.main(["--base", str(tmp_path / "a"), "--new", str(tmp_path / "b")])

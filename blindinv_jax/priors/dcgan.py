@@ -4,10 +4,10 @@
   and their architecture (:class:`blindinv_jax.models.dcgan.DCGANConfig`).
   It is a pytree (variables as leaves, architecture static), so it is passed
   to jitted functions as an argument, never closed over.
-* :func:`load_prior` loads ``"mnist"`` (shipped with the package: the third
-  MNIST prior, also ``"mnist-v3"``; the earlier ones stay as ``"mnist-v1"``
-  and ``"mnist-v2"``), a prior file, a training checkpoint or a training
-  workdir; :func:`save_prior` writes a prior file.
+* :func:`load_prior` loads ``"mnist"`` (shipped with the package: the first
+  MNIST prior, also ``"mnist-v1"``; two later candidates ship as
+  ``"mnist-v2"`` and ``"mnist-v3"``), a prior file, a training checkpoint or
+  a training workdir; :func:`save_prior` writes a prior file.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from blindinv_jax.priors.base import TrainedPrior, over_batch
 
 PRIOR_KIND = "gan_prior"
 TRAIN_KIND = "gan_train"
-SHIPPED = {"mnist": "mnist_prior.ckpt", "mnist-v3": "mnist_prior.ckpt",
-           "mnist-v1": "mnist_prior_v1.ckpt", "mnist-v2": "mnist_prior_v2.ckpt"}
+SHIPPED = {"mnist": "mnist_prior.ckpt", "mnist-v1": "mnist_prior_v1.ckpt",
+           "mnist-v2": "mnist_prior_v2.ckpt", "mnist-v3": "mnist_prior_v3.ckpt"}
 ASSETS = pathlib.Path(__file__).resolve().parent.parent / "assets"
 
 

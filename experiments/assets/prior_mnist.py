@@ -4,7 +4,7 @@ embedded mnist5k train split (the last 500 train digits are the ``val``
 split that chose the snapshot, EMA step 3,000; the 500 ``test`` digits
 report it). It draws the test digits closer than the first prior (27.10
 against 25.90 dB), but the blind solver does worse with it at the
-configs' alpha, so it did not become the default ``"mnist"``
+configs' alpha, so it is not yet the default ``"mnist"``
 (docs/results.md#the-second-mnist-prior-mnist-v2).
 
 Run (this is the exact command that trained blindinv_jax/assets/mnist_prior_v2.ckpt):
