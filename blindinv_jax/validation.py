@@ -122,9 +122,12 @@ def warn_if_out_of_range(y: np.ndarray, limit: float = 10.0, prior=None,
 
 
 def channel_notes(y: np.ndarray, prior, num_sources: int) -> list:
-  """Observation channels that the prior's sources may not explain."""
+  """Observation channels that the prior's one source may not explain (e.g.
+  RGB observations, grayscale prior). With several sources, more channels
+  than sources are more mixtures than sources, as in separation with four
+  mixtures of three: nothing to say."""
   c, c_obs = prior.image_shape[-1], y.shape[-1]
-  if c_obs > c * num_sources:
+  if num_sources == 1 and c_obs > c:
     return [f"observations have {c_obs} channels but the prior draws "
             f"{num_sources} source(s) of {c} channel(s): the surrogate must "
             f"invent {c_obs - c * num_sources} channel(s) (e.g. colour from "

@@ -191,6 +191,16 @@ def test_observations_far_out_of_range_warn(blur_problem):
                  config=FAST.replace(outer_steps=1))
 
 
+def test_channel_note_only_for_one_source_with_more_channels(tiny_run):
+  from blindinv_jax import validation
+  _, prior = tiny_run                                   # grayscale
+  rgb = np.zeros((2, 8, 8, 3), np.float32)
+  assert "invent 2 channel(s)" in validation.channel_notes(rgb, prior, 1)[0]
+  # Four mixtures of three digits: more mixtures than sources, no note.
+  assert validation.channel_notes(np.zeros((2, 8, 8, 4)), prior, 3) == []
+  assert validation.channel_notes(np.zeros((2, 8, 8, 1)), prior, 1) == []
+
+
 @pytest.mark.filterwarnings("ignore:observations reach")
 def test_non_finite_loss_stops_and_keeps_the_last_finite_state(blur_problem):
   prior, _, y = blur_problem
