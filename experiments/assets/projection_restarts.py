@@ -1,7 +1,7 @@
 """How much of a prior's representation error is the projection, not G's range?
 
   python experiments/assets/projection_restarts.py --prior mnist-v1 \\
-      --prior mnist --split val --n 100 --restarts 1,4 \\
+      --prior mnist-v3 --split val --n 100 --restarts 1,4 \\
       --out docs/prior_quality/restarts_val.json
 
 For each prior and each restart count R, projects the first ``--n`` digits

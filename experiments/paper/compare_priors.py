@@ -1,8 +1,8 @@
 """Two reproduce runs of the same tasks with different priors, paired per image.
 
   python experiments/paper/compare_priors.py \\
-      --base docs/results/v1 --new runs/paper_ema28 --labels mnist-v1,mnist-v3 \\
-      --out docs/results/compare_priors.json
+      --base docs/results --new runs/paper_v3 --labels mnist-v1,mnist-v3 \\
+      --out docs/results/v3/compare_priors.json
 
 Each run is a folder of ``metrics.json`` files, either ``<run>/<task>/metrics.json``
 (a ``reproduce.py --all`` workdir) or ``<run>/<task>.json`` (the copies in
@@ -17,6 +17,8 @@ import json
 import pathlib
 
 import numpy as np
+
+from blindinv_jax.experiment import paired_differences
 
 TASKS = ("mnist_deblur", "mnist_edges", "mnist_sep1", "mnist_sep4")
 
@@ -60,16 +62,13 @@ def compare(base: dict, new: dict) -> list:
       en = new[task]["methods"].get(m, {})
       if "psnr_per_image" not in eb or "psnr_per_image" not in en:
         continue
-      pb = np.asarray(eb["psnr_per_image"], np.float64).ravel()
-      pn = np.asarray(en["psnr_per_image"], np.float64).ravel()
-      d = pn - pb
+      d = paired_differences({"new": en, "base": eb}, "new")["base"]
       rows.append({"task": task, "method": m,
-                   "base": round(float(pb.mean()), 2),
-                   "new": round(float(pn.mean()), 2),
-                   "new_minus_base": round(float(d.mean()), 3),
-                   "standard_error": round(float(d.std(ddof=1) /
-                                                 np.sqrt(d.size)), 3),
-                   "new_better_on": int((d > 0).sum()), "images": int(d.size),
+                   "base": round(float(np.mean(eb["psnr_per_image"])), 2),
+                   "new": round(float(np.mean(en["psnr_per_image"])), 2),
+                   "new_minus_base": d["mean_db"],
+                   "standard_error": d["standard_error_db"],
+                   "new_better_on": d["better_on"], "images": d["images"],
                    "read_base": eb.get("accuracy"),
                    "read_new": en.get("accuracy")})
   return rows
