@@ -38,6 +38,8 @@ LABELS = {m.name: m.label for m in methods_lib.REGISTRY.values()}
 #: The blind solver's variants: each is compared, paired, with every other
 #: method (``metrics.json``: ``blind_minus``, ``blind_ica_minus``).
 BLIND = ("blind", "blind_ica")
+#: Methods whose paired differences against the others are reported.
+PAIRED = BLIND + ("blind_refine",)
 METHOD_KIND = "experiment_method"
 
 
@@ -82,6 +84,8 @@ class ExperimentConfig:
   show: int = 8                     # observations in the figure (at most 4
                                     # for separation: a cell holds S sources)
   classify: bool = False            # read digits with the shipped classifier
+  refine_restarts: int = 4          # fresh latent starts per observation of
+                                    # the *_refine methods (refine.py)
 
   def replace(self, **kw) -> "ExperimentConfig":
     return dataclasses.replace(self, **kw)
@@ -97,6 +101,7 @@ class ExperimentConfig:
       raise ValueError(f"task.kind must be 'blur', 'edges' or 'mix', got "
                        f"{self.task.kind!r}.")
     check_positive_int("data.n", self.data.n)
+    check_positive_int("refine_restarts", self.refine_restarts)
     if not self.task.noise_sigma >= 0:
       raise ValueError(f"task.noise_sigma must be >= 0 (on the [-1, 1] "
                        f"scale), got {self.task.noise_sigma!r}.")
@@ -172,6 +177,8 @@ def _key(config: ExperimentConfig) -> str:
   # method's result.
   for f in ("classify", "methods", "show"):
     d.pop(f)
+  # Only the *_refine methods use it (their key adds it: run_method).
+  d.pop("refine_restarts")
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
   for f in ("batch_size", "grad_pieces", "precision"):
@@ -217,6 +224,8 @@ def run_method(problem: methods_lib.Problem, method: str, ckey: str):
   there, else computed and saved."""
   path = problem.workdir / "methods" / f"{method}.ckpt"
   identity = {"config": ckey}
+  if method.endswith("_refine"):
+    identity["refine_restarts"] = problem.config.refine_restarts
   if path.exists():
     try:
       tree, meta = resume.load(path, kind=METHOD_KIND, identity=identity)
@@ -277,7 +286,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
       sc = score(est, x, separation)
       estimates[method] = sc.pop("matched")
       entry.update(sc)
-    for k in ("kernel_error", "message"):
+    for k in ("kernel_error", "message", "refine"):
       if k in extras:
         entry[k] = extras[k]
     if "reconstruction" in extras:
@@ -291,7 +300,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
     for m, a in acc.items():
       if m in results["methods"]:
         results["methods"][m]["accuracy"] = a
-  for ref in BLIND:
+  for ref in PAIRED:
     if ref in results["methods"]:
       results[f"{ref}_minus"] = paired_differences(results["methods"], ref)
   (workdir / "metrics.json").write_text(json.dumps(results, indent=1))
@@ -400,7 +409,8 @@ def make_figure(config, x, y, estimates, results, path):
     if "_reconstruction" in estimates:
       rows.append(clip(estimates["_reconstruction"][:k]))
       labels.append("Estimated\ncorruption")
-    for m in ("pgd", "wiener", "blind", "pgd_known"):
+    for m in ("pgd", "wiener", "blind", "blind_refine", "pgd_known",
+              "pgd_known_refine"):
       if m in estimates:
         rows.append(clip(estimates[m][:k, 0]))
         labels.append(LABELS[m].replace(" (", "\n(") + fmt(m))
@@ -419,7 +429,8 @@ def make_figure(config, x, y, estimates, results, path):
     if "_reconstruction" in estimates:
       rows.append(side(norm(estimates["_reconstruction"][:k])))
       labels.append("Estimated\nmixture" + ("s" if y.shape[-1] > 1 else ""))
-    for m in ("blind", "blind_ica", "naive", "ica", "pgd_known"):
+    for m in ("blind", "blind_ica", "blind_refine", "naive", "ica",
+              "pgd_known", "pgd_known_refine"):
       if m in estimates:
         rows.append(viz.side_by_side(np.clip(estimates[m][:k], -1, 1)))
         labels.append(LABELS[m].replace(" (", "\n(") + fmt(m))

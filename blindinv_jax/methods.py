@@ -87,11 +87,10 @@ def initial_latents(method: str, config, prior, y) -> Optional[jax.Array]:
                                              jax.random.key(config.seed))
 
 
-def _blind(method: str, p: Problem):
+def _solve(method: str, p: Problem, init=None):
+  """Algorithm 1 from ``init`` (None: random latents), checkpointed under
+  ``workdir/checkpoints/<method>`` (a finished solve is read back)."""
   c = p.config
-  init = initial_latents(method, c, p.prior, p.y)
-  if method == "blind_ica" and init is None:
-    return None, _not_ica(p)
   cb, close = None, (lambda: None)
   if p.progress:
     from blindinv_jax.utils import progress_callback
@@ -101,10 +100,14 @@ def _blind(method: str, p: Problem):
                      callback=cb, checkpoint_dir=p.workdir / "checkpoints" /
                      method, init_latents=init)
   close()
+  return res
+
+
+def _solve_extras(res, p: Problem, reconstruction: bool) -> dict:
   extras = {}
-  if method == "blind":
+  if reconstruction:
     extras["reconstruction"] = np.asarray(res.reconstruction)
-  if c.surrogate == "conv" and "kernel" in p.info:
+  if p.config.surrogate == "conv" and "kernel" in p.info:
     from blindinv_jax.models.surrogates import effective_kernel
     k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
     extras["effective_kernel"] = k_est
@@ -112,7 +115,24 @@ def _blind(method: str, p: Problem):
                                                   np.asarray(p.info["kernel"]))
   if res.message:
     extras["message"] = res.message
-  return np.asarray(res.sources), extras
+  return extras
+
+
+def _blind(method: str, p: Problem):
+  init = initial_latents(method, p.config, p.prior, p.y)
+  if method == "blind_ica" and init is None:
+    return None, _not_ica(p)
+  res = _solve(method, p, init)
+  return np.asarray(res.sources), _solve_extras(res, p, method == "blind")
+
+
+def _refine_progress(p: Problem, desc: str):
+  if not p.progress:
+    return None, (lambda: None)
+  from tqdm.auto import tqdm
+  bar = tqdm(total=p.config.solver.outer_steps, desc=desc,
+             dynamic_ncols=True)
+  return (lambda t, total: bar.update(t - bar.n)), bar.close
 
 
 @register("blind", "Recovered (blind)")
@@ -125,6 +145,25 @@ def blind(p: Problem):
 def blind_ica(p: Problem):
   """Algorithm 1 with restart 0 started from ICA's sources (mix tasks)."""
   return _blind("blind_ica", p)
+
+
+@register("blind_refine", "Recovered (blind + latent restarts)")
+def blind_refine(p: Problem):
+  """Algorithm 1 from random latents (``blind``'s solve, read back from its
+  checkpoint if it ran), then ``refine_restarts`` fresh latent starts per
+  observation through its surrogate (:func:`blindinv_jax.refine.
+  refine_solve`)."""
+  from blindinv_jax.refine import picked_summary, refine_solve
+  res = _solve("blind", p)
+  cb, close = _refine_progress(p, "refine")
+  res, picked = refine_solve(res, p.y, p.prior,
+                             restarts=p.config.refine_restarts,
+                             config=p.config.solver,
+                             key=jax.random.fold_in(_key(p), 1), callback=cb)
+  close()
+  extras = _solve_extras(res, p, False)
+  extras["refine"] = picked_summary(picked)
+  return np.asarray(res.sources), extras
 
 
 @register("pgd", "PGD")
@@ -142,6 +181,42 @@ def pgd_known(p: Problem):
   return np.asarray(baselines.pgd(
       p.y, p.prior, p.forward, num_sources=p.config.task.num_sources,
       config=p.config.solver, key=_key(p))[0]), {}
+
+
+@register("pgd_known_refine", "PGD + known F + latent restarts")
+def pgd_known_refine(p: Problem):
+  """``pgd_known``, then ``refine_restarts`` fresh latent starts per
+  observation through the true forward model: the upper bound for
+  ``blind_refine``."""
+  from blindinv_jax.refine import picked_summary, refine_latents
+  _, z, _ = baselines.pgd(p.y, p.prior, p.forward,
+                          num_sources=p.config.task.num_sources,
+                          config=p.config.solver, key=_key(p))
+  cb, close = _refine_progress(p, "refine")
+  z, picked, _ = refine_latents(p.y, p.prior, _KnownForward(p.forward), None,
+                                z, restarts=p.config.refine_restarts,
+                                config=p.config.solver,
+                                key=jax.random.fold_in(_key(p), 1),
+                                callback=cb)
+  close()
+  return np.asarray(p.prior.generate(z)), {"refine": picked_summary(picked)}
+
+
+class _KnownForward:
+  """A known ``forward(x)`` as ``forward(params, x)`` (params unused),
+  hashable by the function it wraps."""
+
+  def __init__(self, forward):
+    self.forward = forward
+
+  def __call__(self, params, x):
+    return self.forward(x)
+
+  def __hash__(self):
+    return hash(("known_forward", self.forward))
+
+  def __eq__(self, other):
+    return isinstance(other, _KnownForward) and other.forward is self.forward
 
 
 @register("wiener", "Wiener (known F)")

@@ -69,6 +69,9 @@ def add_experiment_args(ap: argparse.ArgumentParser) -> None:
                   help="override the config's surrogate family")
   ap.add_argument("--wiener-balance", type=float,
                   help="override the Wiener baseline's balance")
+  ap.add_argument("--refine-restarts", type=int,
+                  help="fresh latent starts per observation of the "
+                  "blind_refine and pgd_known_refine methods (default 4)")
 
 
 def apply_experiment_args(cfg, args):
@@ -92,6 +95,8 @@ def apply_experiment_args(cfg, args):
     cfg = cfg.replace(surrogate=args.surrogate)
   if getattr(args, "wiener_balance", None) is not None:
     cfg = cfg.replace(wiener_balance=args.wiener_balance)
+  if getattr(args, "refine_restarts", None) is not None:
+    cfg = cfg.replace(refine_restarts=args.refine_restarts)
   if args.schedule == "paper":
     cfg = cfg.replace(name=cfg.name + "_paper")
   return cfg

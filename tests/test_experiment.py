@@ -193,3 +193,30 @@ def test_compare_priors_pairs_per_image_and_refuses_other_observations(
   (tmp_path / "b" / "mnist_deblur" / "metrics.json").write_text(json.dumps(new))
   with pytest.raises(SystemExit, match="different observations"):
     cmp.main(["--base", str(tmp_path / "a"), "--new", str(tmp_path / "b")])
+
+
+def test_refine_methods_run_reuse_blind_and_key_on_their_restarts(
+    tiny_run, tmp_path):
+  _, prior = tiny_run
+  cfg = _quick(_reproduce().load_config(
+      ROOT / "experiments" / "paper" / "configs" / "mnist_sep4.py")).replace(
+          methods=("blind", "blind_refine", "pgd_known", "pgd_known_refine"),
+          refine_restarts=2)
+  res = E.run_experiment(cfg, tmp_path, progress=False, prior=prior)
+  assert "kept the given latents" in res["methods"]["blind_refine"]["refine"]
+  for m in ("blind_refine", "pgd_known_refine"):
+    assert np.size(res["methods"][m]["psnr_per_image"]) == 2 * 3
+  # blind_refine starts from blind's finished solve, and is paired.
+  assert (tmp_path / "checkpoints" / "blind" / "solve_state.ckpt").exists()
+  assert not (tmp_path / "checkpoints" / "blind_refine").exists()
+  assert set(res["blind_refine_minus"]) == set(cfg.methods) - {"blind_refine"}
+  # Another number of restarts recomputes the refine methods only.
+  again = E.run_experiment(cfg.replace(refine_restarts=3), tmp_path,
+                           progress=False, prior=prior)
+  assert E._key(cfg) == E._key(cfg.replace(refine_restarts=3))
+  for m in ("blind", "pgd_known"):
+    assert again["methods"][m]["seconds"] == res["methods"][m]["seconds"]
+  assert again["methods"]["pgd_known_refine"]["seconds"] != \
+      res["methods"]["pgd_known_refine"]["seconds"]
+  with pytest.raises(ValueError, match="refine_restarts"):
+    cfg.replace(refine_restarts=0).validate()

@@ -61,7 +61,7 @@ def results_table(all_results) -> str:
 
 def print_paired(res):
   """Each blind variant's per-image PSNR lead over each other method."""
-  for ref in E.BLIND:
+  for ref in E.PAIRED:
     for m, d in res.get(f"{ref}_minus", {}).items():
       print(f"[{res['name']}] {ref} - {m}, paired per image: "
             f"{d['mean_db']:+.2f} ± {d['standard_error_db']} dB; {ref} "

@@ -1,0 +1,170 @@
+"""Latent restarts per observation, under a fixed forward model.
+
+Algorithm 1 (:mod:`blindinv_jax.algorithm`) keeps one restart for all N
+observations, because the restarts differ in the surrogate they share. Once
+the surrogate is fixed the observations are independent, and each one's
+latents may still sit in a wrong basin of G (a 0 drawn as a C, a digit lost
+in a mixture). :func:`refine_latents` gives every observation R fresh starts
+through a fixed forward model: projected Adam on ``z`` with the solver's
+latent schedule and loss (``L1(forward(G(z)), y) + alpha * perceptual``, the
+latent phase of Algorithm 1), and keeps, per observation, whichever of the
+given latents and the R new ones fits ``y`` best (L1). The given latents
+are a candidate as they are, so no observation's data error can grow.
+
+* :func:`refine_solve`: after :func:`blindinv_jax.solver.solve`, through the
+  solve's surrogate ``F_hat`` (an extension of the paper, not Algorithm 1).
+* :func:`refine_latents`: through any ``forward(params, x)``, e.g. a known F
+  for the PGD baseline (``params=None``).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from blindinv_jax import backend
+from blindinv_jax.algorithm import (
+  latent_optimizer,
+  project_latents,
+  select_best,
+  stack_sources,
+)
+from blindinv_jax.config import TUNED, SolverConfig
+from blindinv_jax.validation import check_positive_int
+
+#: ``forward(params, x [N, S, H, W, C]) -> y_hat [N, H, W, C_obs]``.
+ParamForward = Callable[[Any, jax.Array], jax.Array]
+
+
+@partial(backend.jit_step, static_argnames=("forward", "config"),
+         donate_argnames=("z", "opt"))
+def refine_chunk(z, opt, params, y, prior, forward: ParamForward,
+                 config: SolverConfig):
+  """``config.latent_steps`` projected Adam steps on every start's latents
+  ``z [R, N, S, L]`` through ``forward(params, .)``. Returns ``(z, opt)``."""
+  unroll = backend.resolve_unroll(config.unroll)
+  prior = backend.prior_at_precision(prior, config.precision)
+  fwd = lambda x: forward(params, x)
+
+  def one_start(z1, opt1):
+    z1, opt1, _ = project_latents(z1, opt1, fwd, y, prior, config, unroll)
+    return z1, opt1
+
+  return backend.map_restarts(one_start, z, opt)
+
+
+@partial(jax.jit, static_argnames=("forward",))
+def observation_errors(z, params, y, prior, forward: ParamForward):
+  """L1 data error ``sum |forward(G(z)) - y|`` per start and observation:
+  z ``[R, N, S, L]``, y ``[N, H, W, C_obs]`` -> ``[R, N]``."""
+  def one_start(z1):
+    return jnp.sum(jnp.abs(forward(params, prior.generate(z1)) - y),
+                   axis=tuple(range(1, y.ndim)))
+  return jax.lax.map(one_start, z)
+
+
+def refine_latents(y, prior, forward: ParamForward, params, z, *,
+                   restarts: int = 4, config: SolverConfig = TUNED,
+                   key: Optional[jax.Array] = None, callback=None):
+  """Per observation, the best of ``z`` and ``restarts`` fresh latent starts.
+
+  Args:
+    y: observations ``[N, H, W, C_obs]``.
+    prior: the GAN prior.
+    forward: ``forward(params, x)`` from sources ``[N, S, H, W, C]`` to
+      observations; a static argument (pass the same function object to
+      avoid recompiling).
+    params: its parameters (a pytree, or ``None``).
+    z: the latents to improve on, ``[N, S, L]``.
+    restarts: R, fresh starts per observation (from the prior's latent
+      distribution).
+    config: the latent schedule: ``outer_steps * latent_steps`` projected
+      Adam steps at ``latent_lr`` (and its decay), with ``alpha``, ``loss``,
+      ``clip``, ``unroll`` and ``precision``, as :func:`blindinv_jax.
+      baselines.pgd` runs them.
+    key: PRNG key of the fresh starts (default ``key(1)``).
+    callback: called as ``callback(chunk, chunks)`` after every
+      ``latent_steps`` steps.
+
+  Returns:
+    ``(z [N, S, L], picked [N], error [N])``: the kept latents, which
+    candidate each observation kept (0: the given ``z``; r >= 1: fresh
+    start r) and its L1 data error.
+  """
+  check_positive_int("refine_latents: restarts", restarts)
+  config = config.validate()
+  y = jnp.asarray(y)
+  z = jnp.asarray(z)
+  if z.ndim != 3 or z.shape[0] != y.shape[0]:
+    raise ValueError(f"refine_latents: z must be [N, S, L] with N = "
+                     f"{y.shape[0]} observations, got shape {tuple(z.shape)}.")
+  key = jax.random.key(1) if key is None else key
+  fresh = prior.sample_latents(key, (restarts,) + tuple(z.shape[:2]))
+  opt = jax.vmap(latent_optimizer(config).init)(fresh)
+  for t in range(config.outer_steps):
+    fresh, opt = refine_chunk(fresh, opt, params, y, prior, forward, config)
+    if callback is not None:
+      callback(t + 1, config.outer_steps)
+  cand = jnp.concatenate([z[None].astype(fresh.dtype), fresh])
+  err = observation_errors(cand, params, y, prior, forward)       # [R+1, N]
+  z_best, picked = select_best(err, cand)
+  return z_best, picked, jnp.min(err, axis=0)
+
+
+class SurrogateForward:
+  """``forward(params, x)`` of a surrogate module, hashable by the module
+  (so equal surrogates share one compiled program)."""
+
+  def __init__(self, surrogate):
+    self.surrogate = surrogate
+
+  def __call__(self, params, x):
+    return self.surrogate.apply(params, stack_sources(x))
+
+  def __hash__(self):
+    return hash(("surrogate_forward", self.surrogate))
+
+  def __eq__(self, other):
+    return (isinstance(other, SurrogateForward) and
+            other.surrogate == self.surrogate)
+
+
+def refine_solve(result, y, prior, *, restarts: int = 4,
+                 config: Optional[SolverConfig] = None,
+                 key: Optional[jax.Array] = None, callback=None):
+  """:func:`refine_latents` through a solve's surrogate ``F_hat_theta``.
+
+  Args:
+    result: a :class:`blindinv_jax.solver.SolveResult`.
+    y: the observations it solved, ``[N, H, W, C_obs]``.
+    prior: the prior it solved with.
+    restarts, key, callback: as :func:`refine_latents`.
+    config: the latent schedule (default: ``TUNED``'s; pass the solve's
+      config to keep its latent step size, loss and alpha).
+
+  Returns:
+    ``(result, picked [N])``: the result with ``sources [N, S, H, W, C]``,
+    ``latents`` and ``reconstruction`` replaced (the surrogate is
+    unchanged), and which candidate each observation kept (0: the solve's).
+  """
+  config = TUNED if config is None else config.replace(restarts=1,
+                                                        batch_size=None)
+  forward = SurrogateForward(result.surrogate)
+  z, picked, _ = refine_latents(y, prior, forward, result.surrogate_params,
+                                result.latents, restarts=restarts,
+                                config=config, key=key, callback=callback)
+  x = prior.generate(z)
+  y_hat = forward(result.surrogate_params, x)
+  return result.replace(sources=x, latents=z, reconstruction=y_hat), picked
+
+
+def picked_summary(picked) -> str:
+  """"kept the given latents for 12 of 25 observations; fresh starts for
+  13" from :func:`refine_latents`' ``picked [N]``."""
+  picked = np.asarray(picked)
+  same = int(np.sum(picked == 0))
+  return (f"kept the given latents for {same} of {picked.size} observations; "
+          f"a fresh start for {picked.size - same}")
