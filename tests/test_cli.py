@@ -103,7 +103,17 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   assert np.load(out / "effective_kernel.npy").shape == (9, 9, 1, 1)
   hist = json.loads((out / "history.json").read_text())
   assert len(hist["history"]["latent_loss"]) == 2
+  assert hist["refine"] is None
   assert cli.main(argv) == 2                        # refuses to overwrite
+  # --refine R: R fresh latent starts per observation after the solve; no
+  # observation's data loss grows.
+  before = hist["summary"]["data_loss_per_observation"]
+  assert cli.main(argv + ["--overwrite", "--refine", "2"]) == 0
+  hist = json.loads((out / "history.json").read_text())
+  assert hist["refine"]["restarts"] == 2 and len(hist["refine"]["picked"]) == 4
+  after = hist["summary"]["data_loss_per_observation"]
+  assert all(a <= b + 1e-4 for a, b in zip(after, before))
+  assert cli.main(argv + ["--overwrite", "--refine", "-1"]) == 2
 
 
 @pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
