@@ -107,6 +107,7 @@ def refine_latents(y, prior, forward: ParamForward, params, z, *,
   for t in range(config.outer_steps):
     fresh, opt = refine_chunk(fresh, opt, params, y, prior, forward, config)
     if callback is not None:
+      jax.block_until_ready(fresh)      # the bar shows work done, not queued
       callback(t + 1, config.outer_steps)
   cand = jnp.concatenate([z[None].astype(fresh.dtype), fresh])
   err = observation_errors(cand, params, y, prior, forward)       # [R+1, N]
