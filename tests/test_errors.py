@@ -18,6 +18,7 @@ from blindinv_jax import (
   cli,
   data,
   prior as prior_lib,
+  refine,
   solver,
 )
 
@@ -63,6 +64,10 @@ def _no_discriminator(latent_dim=4):
   return priors.from_function(
       lambda p, z: (z @ p).reshape(z.shape[0], 8, 8, 1),
       np.zeros((4, 64), np.float32), latent_dim=latent_dim)
+
+
+def _identity(params, x):
+  return x[:, 0]
 
 
 def _cli(*argv):
@@ -131,6 +136,13 @@ CASES = [
      lambda ctx: baselines.pgd(Y, ctx["prior"], forward="blur")),
     ("baselines.pgd", "observations of rank 3", lambda ctx: baselines.pgd(
         Y[..., 0], ctx["prior"])),
+    ("refine.refine_latents", "latents of 1 observation for 2",
+     lambda ctx: refine.refine_latents(
+         Y, ctx["prior"], _identity, None, np.zeros((1, 1, 8), np.float32))),
+    ("refine.refine_latents", "restarts=0",
+     lambda ctx: refine.refine_latents(
+         Y, ctx["prior"], _identity, None, np.zeros((2, 1, 8), np.float32),
+         restarts=0)),
     ("baselines.wiener_deconvolution", "a 1-D kernel",
      lambda ctx: baselines.wiener_deconvolution(Y, np.ones(3))),
     ("baselines.wiener_deconvolution", "balance=-1",
@@ -186,6 +198,9 @@ CASES = [
     ("blindinv solve", "--precision fp16",
      _cli("solve", "--observations", "<tmp>/obs.npy", "--prior",
           "<workdir>", "--out", "<tmp>/o6b", "--precision", "fp16")),
+    ("blindinv solve", "--refine -1",
+     _cli("solve", "--observations", "<tmp>/obs.npy", "--prior",
+          "<workdir>", "--out", "<tmp>/o6c", "--refine", "-1")),
     ("blindinv solve", "--prior nope",
      _cli("solve", "--observations", "<tmp>/obs.npy", "--prior", "nope",
           "--out", "<tmp>/o7")),
