@@ -131,8 +131,9 @@ def _solve(args):
   close()
   refined = None
   if args.refine and not res.message:
-    from blindinv_jax.refine import picked_summary, refine_solve
     from tqdm.auto import tqdm
+
+    from blindinv_jax.refine import picked_summary, refine_solve
     bar = tqdm(total=cfg.outer_steps, desc=f"refine ({args.refine} starts)",
                dynamic_ncols=True)
     res, picked = refine_solve(res, y, prior, restarts=args.refine,

@@ -33,7 +33,6 @@ import time
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax import backend, experiment as E, solver
