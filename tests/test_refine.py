@@ -69,6 +69,7 @@ def test_refine_same_key_same_result_and_bad_input(sample):
       "kept the given latents for 2 of 3 observations; a fresh start for 1")
 
 
+@pytest.mark.slow          # CI's 15-minute budget; test_cli covers --refine
 def test_refine_solve_through_the_surrogate(sample):
   prior, _, y = sample
   cfg = solver.SolverConfig(outer_steps=3, surrogate_steps=5, latent_steps=5,
