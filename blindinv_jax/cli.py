@@ -131,17 +131,16 @@ def _solve(args):
   close()
   refined = None
   if args.refine and not res.message:
-    from tqdm.auto import tqdm
-
     from blindinv_jax.refine import picked_summary, refine_solve
-    bar = tqdm(total=cfg.outer_steps, desc=f"refine ({args.refine} starts)",
-               dynamic_ncols=True)
+    from blindinv_jax.utils import count_callback
+    callback, close = count_callback(cfg.outer_steps,
+                                     f"refine ({args.refine} starts)")
     res, picked = refine_solve(res, y, prior, restarts=args.refine,
                                config=cfg,
                                key=jax.random.fold_in(
                                    jax.random.key(args.seed), 1),
-                               callback=lambda t, n: bar.update(t - bar.n))
-    bar.close()
+                               callback=callback)
+    close()
     refined = {"restarts": args.refine, "picked": np.asarray(picked).tolist(),
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")

@@ -129,10 +129,8 @@ def _blind(method: str, p: Problem):
 def _refine_progress(p: Problem, desc: str):
   if not p.progress:
     return None, (lambda: None)
-  from tqdm.auto import tqdm
-  bar = tqdm(total=p.config.solver.outer_steps, desc=desc,
-             dynamic_ncols=True)
-  return (lambda t, total: bar.update(t - bar.n)), bar.close
+  from blindinv_jax.utils import count_callback
+  return count_callback(p.config.solver.outer_steps, desc)
 
 
 @register("blind", "Recovered (blind)")

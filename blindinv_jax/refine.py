@@ -151,8 +151,7 @@ def refine_solve(result, y, prior, *, restarts: int = 4,
     ``latents`` and ``reconstruction`` replaced (the surrogate is
     unchanged), and which candidate each observation kept (0: the solve's).
   """
-  config = TUNED if config is None else config.replace(restarts=1,
-                                                        batch_size=None)
+  config = TUNED if config is None else config
   forward = SurrogateForward(result.surrogate)
   z, picked, _ = refine_latents(y, prior, forward, result.surrogate_params,
                                 result.latents, restarts=restarts,

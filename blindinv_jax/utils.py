@@ -32,3 +32,12 @@ def progress_callback(total: int, desc: str = "solve"):
     bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
                     latent=f"{float(np.min(m['latent_loss'])):.4f}")
   return callback, bar.close
+
+
+def count_callback(total: int, desc: str):
+  """A tqdm bar over ``total`` chunks: ``(callback, close)``, with
+  ``callback(done, total)`` as :func:`blindinv_jax.refine.refine_latents`
+  calls it."""
+  from tqdm.auto import tqdm
+  bar = tqdm(total=total, desc=desc, dynamic_ncols=True)
+  return (lambda done, _total: bar.update(done - bar.n)), bar.close

@@ -19,7 +19,7 @@ digits read by the shipped classifier):
 
   python experiments/tuning/population.py \\
       --config experiments/paper/configs/mnist_sep4.py --split val --n 10 \\
-      --restarts 4 --out runs/population_sep4_val
+      --candidates 4 --out runs/population_sep4_val
 
 It writes ``<out>/population.json``.
 """
@@ -44,7 +44,11 @@ from blindinv_jax.algorithm import (
   surrogate_phase,
 )
 from blindinv_jax.models.surrogates import make_surrogate
-from blindinv_jax.options import load_config_file
+from blindinv_jax.options import (
+  add_experiment_args,
+  apply_experiment_args,
+  load_config_file,
+)
 from blindinv_jax.priors import resolve
 from blindinv_jax.refine import SurrogateForward, observation_errors
 
@@ -96,23 +100,14 @@ def population_solve(y, prior, surrogate: str, num_sources: int, config,
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--config", required=True, help="an experiment config")
-  ap.add_argument("--split", default="val")
-  ap.add_argument("--n", type=int, help="observations (default: the config's)")
-  ap.add_argument("--prior", help="override the config's prior")
-  ap.add_argument("--restarts", type=int, default=4,
-                  help="latent candidates per observation (4)")
-  ap.add_argument("--outer-steps", type=int,
-                  help="override T (a quick check; default the config's)")
+  ap.add_argument("--candidates", type=int, default=4,
+                  help="latent candidates per observation (4); --restarts sets "
+                  "the restarts of the Algorithm 1 solve it is compared with")
   ap.add_argument("--out", required=True)
+  add_experiment_args(ap)
+  ap.set_defaults(split="val")
   args = ap.parse_args(argv)
-  cfg = load_config_file(args.config)
-  data = {"split": args.split, **({"n": args.n} if args.n else {})}
-  cfg = cfg.replace(data=cfg.data.__class__(**{**cfg.data.__dict__, **data}))
-  if args.prior:
-    cfg = cfg.replace(prior=args.prior)
-  if args.outer_steps:
-    cfg = cfg.replace(solver=cfg.solver.replace(outer_steps=args.outer_steps))
-  cfg = cfg.validate()
+  cfg = apply_experiment_args(load_config_file(args.config), args).validate()
   prior = resolve(cfg.prior)
   x, y, _, _ = E.simulate(cfg, prior.image_shape)
   sep = cfg.task.kind == "mix"
@@ -127,8 +122,8 @@ def main(argv=None):
   print(f"blind: {rows['blind']['seconds']} s", flush=True)
   est, kept, sec = population_solve(y, prior, cfg.surrogate,
                                     cfg.task.num_sources, cfg.solver,
-                                    args.restarts, key)
-  rows["population"] = {"seconds": round(sec, 1), "restarts": args.restarts,
+                                    args.candidates, key)
+  rows["population"] = {"seconds": round(sec, 1), "restarts": args.candidates,
                         "kept": kept.tolist()}
   estimates["population"] = est
   matched = {}
@@ -140,7 +135,7 @@ def main(argv=None):
     acc = E.classify_all(cfg, x, matched)
     for m in rows:
       rows[m]["accuracy"] = acc[m]
-  out = {"config": args.config, "split": args.split, "n": cfg.data.n,
+  out = {"config": args.config, "split": cfg.data.split, "n": cfg.data.n,
          "prior": cfg.prior, "methods": rows,
          "population_minus_blind": E.paired_differences(rows, "population")}
   outdir = pathlib.Path(args.out)
