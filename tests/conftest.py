@@ -1,6 +1,18 @@
-"""Shared fixtures: a TINY prior trained for a few steps, once per session."""
+"""Shared fixtures: a TINY prior trained for a few steps, once per session.
+
+The suite is compile-bound: its solves take milliseconds on TINY sizes, and
+XLA's compilation of each new step function takes seconds. So it runs with
+JAX's ``jax_disable_most_optimizations`` (set here through the environment,
+before jax is imported, so the CLI tests' subprocesses get it too), which
+compiles about twice as fast. ``BLINDINV_TEST_OPTIMIZE=1 pytest`` runs the
+suite with XLA's full optimizations instead.
+"""
 import importlib.util
+import os
 import pathlib
+
+if os.environ.get("BLINDINV_TEST_OPTIMIZE", "0") in ("", "0"):
+  os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import pytest
 
