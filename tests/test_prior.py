@@ -218,3 +218,17 @@ def test_projection_restarts_reports_each_count(tiny_run, tmp_path):
   assert (one["restarts"], three["restarts"]) == (1, 3)
   assert three["mean"] >= one["mean"] - 0.01
   assert json.loads(out.read_text())["rows"] == res["rows"]
+
+
+def test_prior_quality_chooses_the_best_range_among_good_enough_samples():
+  from conftest import load_experiment_module
+  script = load_experiment_module("assets/prior_quality")
+  row = lambda psnr, conf, fd: {"psnr": [psnr, 1.0], "confident": conf,
+                                "fd_ratio": fd}
+  val = {"ema_4000": row(26.0, 0.70, 2.0), "ema_8000": row(25.5, 0.80, 1.6),
+         "ema_12000": row(25.0, 0.85, 1.3)}
+  assert script.choose(val) == "ema_4000"
+  assert script.choose(val, min_confident=0.791) == "ema_8000"
+  assert script.choose(val, 0.791, max_fd_ratio=1.5) == "ema_12000"
+  with pytest.raises(SystemExit, match="lower --min-confident"):
+    script.choose(val, min_confident=0.9)

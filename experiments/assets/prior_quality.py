@@ -25,7 +25,9 @@ Four measures, on the embedded mnist5k digits:
 The MLP (784-512-256-10, ReLU, 30 epochs of Adam 1e-3, seed 0) is trained
 here on the first 4,000 train digits (the shipped prior's training digits),
 not the shipped digit CNN, so that no prior is graded by a network tuned
-beside it. A snapshot is chosen by its val representation error.
+beside it. A snapshot is chosen by its val representation error, among
+those whose samples meet ``--min-confident`` and ``--max-fd-ratio`` on val
+(both off by default).
 
 Writes ``OUT/prior_quality.json`` (reused when re-run: done rows are
 skipped), ``OUT/samples_<label>.png`` (8x8 grids) and, for a workdir,
@@ -145,6 +147,21 @@ def evaluate(prior, judge: Judge, split: str, n=None, restarts: int = 1) -> dict
   return out
 
 
+def choose(val: dict, min_confident: float = 0.0,
+           max_fd_ratio: float = float("inf")) -> str:
+  """The label of the val row with the best representation PSNR among those
+  whose samples are read confidently at least ``min_confident`` of the time
+  and lie within ``max_fd_ratio`` x real's Frechet distance."""
+  eligible = [k for k, r in val.items() if r["confident"] >= min_confident
+              and r["fd_ratio"] <= max_fd_ratio]
+  if not eligible:
+    raise SystemExit(f"no scored snapshot has samples read with p >= 0.9 at "
+                     f"least {min_confident:.1%} of the time and FD at most "
+                     f"{max_fd_ratio}x real; lower --min-confident or raise "
+                     "--max-fd-ratio.")
+  return max(eligible, key=lambda k: val[k]["psnr"][0])
+
+
 def line(label, r) -> str:
   return (f"{label:28s} PSNR {r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} dB | "
           f"confident {r['confident']:.1%} | FD {r['fd']:.2f} "
@@ -207,6 +224,12 @@ def main(argv=None):
   ap.add_argument("--restarts", type=int, default=1, help="initialisations "
                   "per digit in the projection (the protocol is 1; more "
                   "separates G's range from the projection's local minima)")
+  ap.add_argument("--min-confident", type=float, default=0.0, help="choose "
+                  "only among snapshots whose samples are read with p >= 0.9 "
+                  "at least this often on val (a share, e.g. 0.791)")
+  ap.add_argument("--max-fd-ratio", type=float, default=float("inf"),
+                  help="choose only among snapshots whose Frechet distance "
+                  "to the val digits is at most this multiple of real's")
   ap.add_argument("--out", default="docs/prior_quality")
   args = ap.parse_args(argv)
   if not (args.workdir or args.prior):
@@ -238,7 +261,7 @@ def main(argv=None):
                               args.restarts)
         save()
       print("val  " + line(f"{wd.name} {label}", val[label]), flush=True)
-    best = max(val, key=lambda k: val[k]["psnr"][0])
+    best = choose(val, args.min_confident, args.max_fd_ratio)
     kind, step = best.split("_")
     chosen = wd / "snapshots" / (("raw_" if kind == "raw" else "") +
                                  f"prior_{int(step):07d}.ckpt")
