@@ -17,7 +17,7 @@ how it is lowered and compiled is decided here, behind a few named functions:
 * :func:`default_projection_calls`: how :func:`blindinv_jax.project.project`
   splits its steps into jitted calls.
 
-The measurements behind each default are in ``docs/tuning.md``.
+The measurements behind each default: ``docs/design.md#defaults-and-why``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 * :data:`PAPER`: the paper's schedule (section 3.1).
 * :data:`TUNED`: the schedule the MNIST experiments use (chosen on the
-  validation split; ``docs/tuning.md``).
+  validation split; ``docs/design.md#defaults-and-why``).
 * :data:`FAST`: :data:`TUNED` cut to 30 outer steps, a plain ``fori_loop``
   whatever the backend: ``blindinv demo`` and the quickstart notebook.
 """

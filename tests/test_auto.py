@@ -53,7 +53,8 @@ def test_paired_t():
   assert auto.paired_t([1.0, 2.0, 3.5], [0.5, 1.0, 3.0]) > 0
 
 
-@pytest.mark.parametrize("held,s", [      # measured (docs/results.md)
+# measured: docs/notes/2026-11-26-choosing-the-surrogate.md#choosing-s
+@pytest.mark.parametrize("held,s", [
     ((0.04104, 0.04128, 0.04332, 0.04632), 1),
     ((0.14486, 0.07289, 0.07666, 0.06525), 2),
     ((0.22408, 0.20051, 0.15758, 0.14665), 3)])

@@ -2,9 +2,9 @@
 
 ``refine.py`` restarts the latents after a solve, under the solve's fixed
 surrogate; on four mixtures that cannot help, because the surrogate has
-co-adapted to the recovered sources (docs/results.md, "Why four mixtures
-stall"). This variant keeps R latent candidates per observation through the
-whole solve. Each outer step:
+co-adapted to the recovered sources
+(docs/notes/2026-11-26-why-four-mixtures-stall.md). This variant keeps R
+latent candidates per observation through the whole solve. Each outer step:
 
 1. picks, per observation, the candidate whose ``F_hat(G(z))`` fits y best
    (L1) under the current surrogate;

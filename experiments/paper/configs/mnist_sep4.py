@@ -11,7 +11,8 @@ FastICA's sources projected onto the prior ("blind_ica",
 additive model and PGD with the true mixing.
 
 Schedule: TUNED with the latent step size 3e-2, chosen on 16 observations of
-the ``val`` split (the runs and their numbers: ``docs/tuning.md``).
+the ``val`` split (the runs and their numbers:
+``docs/notes/2026-11-26-four-mixtures-latent-step.md``).
 """
 from blindinv_jax import experiment as E, solver
 
