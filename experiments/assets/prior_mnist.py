@@ -2,10 +2,8 @@
 family DCGAN with an EMA generator, on the first 4,000 digits of the
 embedded mnist5k train split (the last 500 train digits are the ``val``
 split that chose the snapshot, EMA step 3,000; the 500 ``test`` digits
-report it). It draws the test digits closer than the first prior (27.10
-against 25.90 dB), but the blind solver does worse with it at the
-configs' alpha, so it is not yet the default ``"mnist"``
-(docs/results.md#the-second-mnist-prior-mnist-v2).
+report it). Not the default ``"mnist"``; its measurements are in
+docs/results.md#the-priors and docs/notes/2026-11-26-mnist-v2.md.
 
 Run (this is the exact command that trained blindinv_jax/assets/mnist_prior_v2.ckpt):
 

@@ -1,9 +1,9 @@
 """The third MNIST prior (``load_prior("mnist-v3")``): the first prior's
 ``mnist28`` architecture (thin strokes) with the second's EMA generator, on
 the first 4,000 train digits only (the last 500 are ``val``, which chose the
-snapshot, EMA step 8,000; the 500 ``test`` digits report it). Its samples are
-better than the first prior's, but the blind solver is not, so it is not the
-default ``"mnist"`` (docs/results.md#the-third-mnist-prior-mnist-v3).
+snapshot, EMA step 8,000; the 500 ``test`` digits report it). Not the
+default ``"mnist"``; its measurements are in docs/results.md#the-priors and
+docs/notes/2026-11-27-mnist-v3.md.
 
 Run (this is the exact command that trained blindinv_jax/assets/mnist_prior_v3.ckpt,
 then shipped by experiments/assets/ship_prior.py):

@@ -1,9 +1,8 @@
 """A candidate for the fourth MNIST prior: mnist-v3's recipe (``mnist28``,
 an EMA generator with decay 0.999, the first 4,000 train digits) with
 DiffAugment (translation and cutout on real and generated images before D),
-run twice as long. mnist-v3's run showed D winning outright after about
-10,000 steps (D(real) 0.99, D(fake) 0.001) and the representation error
-falling with it; DiffAugment is the small-data remedy for that overfitting.
+run twice as long. Why, and what its snapshots scored (none was kept):
+docs/notes/2026-11-27-mnist-v3-diffaugment.md.
 
 Run (resumes where it stopped when run again):
 
@@ -11,8 +10,7 @@ Run (resumes where it stopped when run again):
       --workdir runs/prior_mnist_ema28_da
 
 Score its snapshots on val and choose among those whose samples are at
-least as good as mnist-v3's (no snapshot to 13,000 is, so none shipped:
-docs/results.md#a-fourth-candidate-mnist-v3s-recipe-with-diffaugment-not-kept):
+least as good as mnist-v3's:
 
   python experiments/assets/prior_quality.py --workdir runs/prior_mnist_ema28_da \
       --kinds ema --only 4000,6000,8000,10000,12000,13000 --val-n 100 \

@@ -2,9 +2,9 @@
 Gaussian, sigma 5; 64x64; surrogate 16 filters 5x5x3 then 3 filters 5x5x16).
 
 Needs tfds CelebA prepared in DATA_DIR and a CELEBA64 prior trained with
-experiments/paper/configs/prior_celeba.py:
+experiments/assets/prior_celeba.py:
 
-  blindinv train-prior --config experiments/paper/configs/prior_celeba.py \
+  blindinv train-prior --config experiments/assets/prior_celeba.py \
       --workdir runs/prior_celeba --data-dir DATA_DIR
   python experiments/paper/reproduce.py --config experiments/paper/configs/celeba_deblur.py \
       --workdir runs/celeba_deblur --prior runs/prior_celeba --data-dir DATA_DIR
