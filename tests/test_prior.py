@@ -183,7 +183,7 @@ def test_project_does_not_retrace_when_only_data_changes(tiny_run):
 
 def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
                                                           monkeypatch):
-  from blindinv_jax.priors import dcgan as dcgan_priors
+  from blindinv_jax.priors import dcgan as dcgan_priors, io as prior_io
 
   from conftest import load_experiment_module
   workdir, _ = tiny_run
@@ -195,7 +195,7 @@ def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
   snap = tmp_path / "prior_0000006.ckpt"
   dcgan_priors.save_prior(snap, original, original.config, {
       **original.meta, "command": "blindinv train-prior --config c.py"})
-  monkeypatch.setattr(dcgan_priors, "ASSETS", tmp_path / "assets")
+  monkeypatch.setattr(prior_io, "ASSETS", tmp_path / "assets")
   (tmp_path / "assets").mkdir()
   ship.main([str(snap), "--as", "mnist-v3", "--chosen-by", "val rule"])
   shipped = prior_lib.load_prior("mnist-v3")

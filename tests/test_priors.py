@@ -224,3 +224,64 @@ def test_vae_prior_trains_loads_and_solves(tmp_path, digits):
          (tmp_path / "log.jsonl").read_text().splitlines()]
   assert [r["step"] for r in log] == [2, 4, 6]
   assert longer.latent_dim == loaded.latent_dim
+
+
+def _mean_image_prior(mean):
+  """A toy prior family: every latent draws the same image ``mean``."""
+  return priors.from_function(
+      lambda p, z: jnp.broadcast_to(p, (z.shape[0], *p.shape)) + 0 * z[
+          :, :1, None, None], jnp.asarray(mean), latent_dim=2)
+
+
+def test_a_checkpoint_kind_registered_once_loads(tmp_path, monkeypatch):
+  from blindinv_jax import checkpoint
+  from blindinv_jax.priors import io
+  monkeypatch.setattr(io, "KINDS", dict(io.KINDS))     # leave no trace
+  restore = lambda state, meta, path: _mean_image_prior(state["mean"])
+  priors.register_kind("mean_image", restore)
+  priors.register_kind("mean_image", restore)           # the same: no-op
+  mean = np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4, 1)
+  checkpoint.save(tmp_path / "p.ckpt", {"mean": mean}, kind="mean_image",
+                  meta={"model": {}})
+  prior = priors.load_prior(tmp_path / "p.ckpt")
+  np.testing.assert_array_equal(prior.generate(jnp.zeros((3, 2))),
+                                np.broadcast_to(mean, (3, 4, 4, 1)))
+  with pytest.raises(ValueError, match="'mean_image' is already registered"):
+    priors.register_kind("mean_image", lambda *a: None)
+
+
+def test_an_unknown_checkpoint_kind_names_the_known_ones(tmp_path):
+  from blindinv_jax import checkpoint
+  checkpoint.save(tmp_path / "x.ckpt", {"a": np.zeros(2)}, kind="mystery",
+                  meta={"model": {}})
+  with pytest.raises(checkpoint.CheckpointError) as e:
+    priors.load_prior(tmp_path / "x.ckpt")
+  for kind in ("'mystery'", "'gan_prior'", "'gan_train'", "'vae_prior'",
+               "'vae_train'"):
+    assert kind in str(e.value)
+
+
+def test_mnist_is_another_name_of_mnist_v1():
+  from blindinv_jax.priors import io
+  assert io.shipped_path("mnist") == io.shipped_path("mnist-v1")
+  assert io.shipped_path("mnist").is_file()
+  assert priors.shipped_names() == ["mnist", "mnist-v1", "mnist-v2",
+                                    "mnist-v3"]
+  a, b = priors.load_prior("mnist"), priors.load_prior("mnist-v1")
+  assert jax.tree_util.tree_all(jax.tree_util.tree_map(
+      lambda u, v: bool(np.array_equal(u, v)), a.g_vars, b.g_vars))
+
+
+def test_no_prior_family_imports_another():
+  import ast
+  import pathlib
+  folder = pathlib.Path(priors.__file__).parent
+  families = {"dcgan", "vae"}
+  for name in families:
+    tree = ast.parse((folder / f"{name}.py").read_text())
+    taken = {n.module for n in ast.walk(tree)
+             if isinstance(n, ast.ImportFrom) and n.module}
+    taken |= {f"{n.module}.{a.name}" for n in ast.walk(tree)
+              if isinstance(n, ast.ImportFrom) and n.module for a in n.names}
+    others = {f"blindinv_jax.priors.{f}" for f in families - {name}}
+    assert not taken & others, (name, taken & others)

@@ -11,8 +11,10 @@ P after every latent step) and ``has_discriminator`` (with
 * :func:`from_flax`, :func:`from_function`: a user's generator as a prior;
 * :class:`GANPrior`: the project's DCGANs (``load_prior("mnist")``);
 * :class:`VAEPrior`: the project's VAEs (a decoder, standard-normal latents);
-* :func:`load_prior` reads either from a file or workdir; :func:`resolve`
-  also takes ``"module.path:factory"``.
+* :func:`load_prior` reads any of them from a shipped name, a file or a
+  workdir, by the checkpoint's kind (the registry in
+  :mod:`blindinv_jax.priors.io`, which each family fills when imported here);
+  :func:`resolve` also takes ``"module.path:factory"``.
 """
 from blindinv_jax.priors.base import (  # noqa: F401
   GeneratorPrior,
@@ -20,15 +22,20 @@ from blindinv_jax.priors.base import (  # noqa: F401
   from_flax,
   from_function,
 )
-from blindinv_jax.priors.dcgan import (  # noqa: F401
+from blindinv_jax.priors.dcgan import (  # noqa: F401  (registers its kinds)
   PRIOR_KIND,
-  SHIPPED,
   TRAIN_KIND,
   GANPrior,
-  load_prior,
   save_prior,
 )
-from blindinv_jax.priors.vae import VAEPrior  # noqa: F401
+from blindinv_jax.priors.io import (  # noqa: F401
+  ALIASES,
+  SHIPPED,
+  load_prior,
+  register_kind,
+  shipped_names,
+)
+from blindinv_jax.priors.vae import VAEPrior  # noqa: F401  (registers its kinds)
 
 
 def resolve(spec):
@@ -43,7 +50,8 @@ def resolve(spec):
     check_prior(spec)
     return spec
   text = str(spec)
-  if ":" in text and text not in SHIPPED and not pathlib.Path(text).exists():
+  if (":" in text and text not in shipped_names() and
+      not pathlib.Path(text).exists()):
     module_name, _, attr = text.partition(":")
     if "" not in sys.path:
       sys.path.insert(0, "")                  # the working directory

@@ -4,22 +4,23 @@
   and their architecture (:class:`blindinv_jax.models.dcgan.DCGANConfig`).
   It is a pytree (variables as leaves, architecture static), so it is passed
   to jitted functions as an argument, never closed over.
-* :func:`load_prior` loads ``"mnist"`` (shipped with the package: the first
-  MNIST prior, also ``"mnist-v1"``; two later candidates ship as
-  ``"mnist-v2"`` and ``"mnist-v3"``), a prior file, a training checkpoint or
-  a training workdir; :func:`save_prior` writes a prior file.
+* :func:`restore` makes one from a checkpoint of the kinds ``gan_prior``
+  (:func:`save_prior` writes those) and ``gan_train`` (a training
+  checkpoint); both are registered with :mod:`blindinv_jax.priors.io`, whose
+  ``load_prior`` loads ``"mnist"`` (shipped with the package: the first MNIST
+  prior, also ``"mnist-v1"``; two later candidates ship as ``"mnist-v2"``
+  and ``"mnist-v3"``), a prior file, a training checkpoint or a training
+  workdir.
 """
 from __future__ import annotations
 
 import json
-import pathlib
 from functools import partial
 from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from blindinv_jax import checkpoint
 from blindinv_jax.models.dcgan import (
@@ -30,12 +31,10 @@ from blindinv_jax.models.dcgan import (
   sample_latents,
 )
 from blindinv_jax.priors.base import TrainedPrior, over_batch
+from blindinv_jax.priors.io import jsonable, register_kind, restore_like
 
 PRIOR_KIND = "gan_prior"
 TRAIN_KIND = "gan_train"
-SHIPPED = {"mnist": "mnist_prior.ckpt", "mnist-v1": "mnist_prior_v1.ckpt",
-           "mnist-v2": "mnist_prior_v2.ckpt", "mnist-v3": "mnist_prior_v3.ckpt"}
-ASSETS = pathlib.Path(__file__).resolve().parent.parent / "assets"
 
 
 class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
@@ -70,50 +69,9 @@ class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
     return jnp.clip(z, -clip, clip)
 
 
-def _resolve_path(name_or_path) -> pathlib.Path:
-  if not isinstance(name_or_path, (str, pathlib.Path)):
-    raise ValueError("load_prior takes a prior name "
-                     f"({sorted(SHIPPED)}) or a path, got {name_or_path!r}.")
-  if str(name_or_path) in SHIPPED:
-    path = ASSETS / SHIPPED[str(name_or_path)]
-    if not path.is_file():
-      raise FileNotFoundError(
-          f"The shipped {name_or_path!r} prior is missing from the package "
-          f"({path}); reinstall blindinv-jax or train one with "
-          "`blindinv train-prior`.")
-    return path
-  path = pathlib.Path(name_or_path).expanduser()
-  if path.is_dir():
-    for cand in ("prior.ckpt", "checkpoint.ckpt"):
-      if (path / cand).is_file():
-        return path / cand
-  if not path.exists():
-    raise FileNotFoundError(
-        f"No prior named or at {str(name_or_path)!r}. Use one of "
-        f"{sorted(SHIPPED)}, a prior .ckpt file or a train-prior workdir.")
-  return path
-
-
-def load_prior(name_or_path):
-  """Loads ``"mnist"`` (package data) or a checkpoint path.
-
-  Accepts a prior file (``prior.ckpt``), a training checkpoint, or a training
-  workdir (its latest checkpoint), of a DCGAN (:class:`GANPrior`) or a VAE
-  (:class:`blindinv_jax.priors.vae.VAEPrior`). The architecture comes from
-  the file.
-  """
-  from blindinv_jax.priors import vae
-  path = _resolve_path(name_or_path)
-  kind = checkpoint.read_header(path).get("kind")
-  if kind not in (PRIOR_KIND, TRAIN_KIND, vae.PRIOR_KIND, vae.TRAIN_KIND):
-    raise checkpoint.CheckpointError(
-        f"{path} is a {kind!r} checkpoint, not a GAN prior.")
-  state, meta = checkpoint.load(path, kind=kind)
-  if "model" not in meta:
-    raise checkpoint.CheckpointError(f"{path} does not record its model "
-                                     "architecture ('model' metadata).")
-  if kind in (vae.PRIOR_KIND, vae.TRAIN_KIND):
-    return vae.restore(state, meta, path)
+def restore(state: dict, meta: dict, path) -> GANPrior:
+  """A :class:`GANPrior` from a checkpoint's state dict and metadata (the
+  ``restore`` of the ``gan_prior`` and ``gan_train`` kinds)."""
   config = DCGANConfig.from_dict(meta["model"])
   g_ref, d_ref = jax.eval_shape(partial(init_variables_fn, config),
                                 jax.random.key(0))
@@ -131,21 +89,5 @@ def save_prior(path, prior_or_state, config: DCGANConfig, meta: dict):
                          meta=jsonable(meta))
 
 
-def jsonable(obj):
-  """``obj`` with arrays as lists and unknown objects as strings."""
-  return json.loads(json.dumps(obj, default=lambda o: (
-      o.tolist() if hasattr(o, "tolist") else str(o))))
-
-
-def restore_like(ref, state, path, what):
-  ref_shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape),
-                                      flax.core.unfreeze(ref))
-  try:
-    got = jax.tree_util.tree_map(lambda a: tuple(np.shape(a)), state)
-  except Exception:  # pragma: no cover - defensive
-    got = None
-  if got != ref_shapes:
-    raise checkpoint.CheckpointError(
-        f"{path}: the {what} weights do not match the architecture recorded "
-        "in the file (mismatched or corrupted checkpoint).")
-  return jax.tree_util.tree_map(jnp.asarray, state)
+register_kind(PRIOR_KIND, restore)
+register_kind(TRAIN_KIND, restore)

@@ -22,6 +22,7 @@ from blindinv_jax.models.vae import (
   init_variables_fn,
 )
 from blindinv_jax.priors.base import TrainedPrior, over_batch, project, sample
+from blindinv_jax.priors.io import jsonable, register_kind, restore_like
 
 PRIOR_KIND = "vae_prior"
 TRAIN_KIND = "vae_train"
@@ -63,8 +64,8 @@ class VAEPrior(TrainedPrior, flax.struct.PyTreeNode):
 
 
 def restore(state: dict, meta: dict, path) -> VAEPrior:
-  """A :class:`VAEPrior` from a checkpoint's state dict and metadata."""
-  from blindinv_jax.priors.dcgan import restore_like
+  """A :class:`VAEPrior` from a checkpoint's state dict and metadata (the
+  ``restore`` of the ``vae_prior`` and ``vae_train`` kinds)."""
   config = VAEConfig.from_dict(meta["model"])
   e_ref, d_ref = jax.eval_shape(partial(init_variables_fn, config),
                                 jax.random.key(0))
@@ -77,7 +78,10 @@ def restore(state: dict, meta: dict, path) -> VAEPrior:
 
 def save_prior(path, state, config: VAEConfig, meta: dict):
   """Writes a VAE prior file (decoder and encoder variables)."""
-  from blindinv_jax.priors.dcgan import jsonable
   tree = {"dec_vars": state.dec_vars, "enc_vars": state.enc_vars}
   return checkpoint.save(path, jax.device_get(tree), kind=PRIOR_KIND,
                          meta=jsonable({**meta, "model": config.to_dict()}))
+
+
+register_kind(PRIOR_KIND, restore)
+register_kind(TRAIN_KIND, restore)
