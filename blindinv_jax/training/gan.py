@@ -21,6 +21,7 @@ import optax
 
 from blindinv_jax import backend
 from blindinv_jax.models.dcgan import (
+  PRESETS,
   DCGANConfig,
   Discriminator,
   Generator,
@@ -29,7 +30,7 @@ from blindinv_jax.models.dcgan import (
   sample_latents,
 )
 from blindinv_jax.priors.dcgan import TRAIN_KIND, GANPrior, save_prior
-from blindinv_jax.training.loop import TrainConfig
+from blindinv_jax.training.loop import Family, TrainConfig, register_family
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -152,7 +153,6 @@ def _train_step(model_name: str, lr: float, b1: float, b2: float,
 
 def family(model: DCGANConfig):
   """The DCGAN as a :class:`blindinv_jax.training.loop.Family`."""
-  from blindinv_jax.training.loop import Family
   return Family(
       model=model, train_kind=TRAIN_KIND, init_state=init_train_state,
       make_step=make_train_step,
@@ -173,3 +173,6 @@ def _save(path, state: TrainState, model: DCGANConfig, meta: dict):
   if state.g_ema is not None and path.parent.name == "snapshots":
     save_prior(path.with_name("raw_" + path.name), state, model,
                {**meta, "generator": "raw (not EMA)"})
+
+
+register_family("dcgan", PRESETS, family)

@@ -3,8 +3,10 @@ checkpoints, snapshots, sample grids, logs.
 
 :func:`train_prior` picks the family from ``TrainConfig.model`` (a DCGAN
 preset of :mod:`blindinv_jax.models.dcgan` or a VAE preset of
-:mod:`blindinv_jax.models.vae`) and runs its jitted step
-(:mod:`blindinv_jax.training.gan`, :mod:`blindinv_jax.training.vae`).
+:mod:`blindinv_jax.models.vae`) and runs its jitted step. The families
+register themselves (:func:`register_family`, called by
+:mod:`blindinv_jax.training.gan` and :mod:`blindinv_jax.training.vae` when
+``blindinv_jax.training`` imports them); this module imports none of them.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import flax
 import jax
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax import resume
-from blindinv_jax.priors.dcgan import jsonable
+from blindinv_jax.priors.io import jsonable
 from blindinv_jax.validation import check_positive_int
 
 
@@ -88,17 +90,37 @@ class Family(NamedTuple):
   postfix: tuple                       # (label, metric) pairs on the bar
 
 
+#: Family name -> (presets, make): ``presets`` maps a model preset's name to
+#: its architecture, ``make(architecture)`` gives the :class:`Family`. Filled
+#: by the family modules (:mod:`blindinv_jax.training.gan`,
+#: :mod:`blindinv_jax.training.vae`) through :func:`register_family`.
+FAMILIES: Dict[str, Tuple[Mapping[str, Any], Callable[[Any], Family]]] = {}
+
+
+def register_family(name: str, presets: Mapping[str, Any],
+                    make: Callable[[Any], Family]) -> None:
+  """Makes :func:`train_prior` train the model presets in ``presets`` (name
+  -> architecture; the mapping is read at each look-up, so presets added to
+  it later count) with ``make(architecture) -> Family``. A preset name
+  belongs to one family: a name another family holds raises."""
+  for other, (held, _) in FAMILIES.items():
+    clash = sorted(set(map(str.lower, presets)) & set(held))
+    if other != name and clash:
+      raise ValueError(f"training family {name!r}: the model presets "
+                       f"{clash} already belong to family {other!r}.")
+  FAMILIES[name] = (presets, make)
+
+
 def family_of(model_name: str) -> Family:
-  """The training family of a model preset."""
-  from blindinv_jax.models import dcgan, vae
-  if model_name.lower() in vae.PRESETS:
-    from blindinv_jax.training import vae as vae_training
-    return vae_training.family(vae.get_preset(model_name))
-  if model_name.lower() in dcgan.PRESETS:
-    from blindinv_jax.training import gan
-    return gan.family(dcgan.get_preset(model_name))
+  """The training family of a model preset (the registered family whose
+  presets hold ``model_name``)."""
+  for presets, make in FAMILIES.values():
+    if model_name.lower() in presets:
+      return make(presets[model_name.lower()])
+  known = sorted(n for presets, _ in FAMILIES.values() for n in presets)
   raise ValueError(f"Unknown model preset {model_name!r}; choose one of "
-                   f"{sorted(dcgan.PRESETS) + sorted(vae.PRESETS)}.")
+                   f"{known} (training families: "
+                   f"{', '.join(sorted(FAMILIES))}).")
 
 
 def resolve_model(cfg: TrainConfig) -> TrainConfig:

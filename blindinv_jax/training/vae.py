@@ -13,6 +13,7 @@ import optax
 
 from blindinv_jax import backend
 from blindinv_jax.models.vae import (
+  PRESETS,
   Decoder,
   VAEConfig,
   get_preset,
@@ -20,6 +21,7 @@ from blindinv_jax.models.vae import (
   negative_elbo,
 )
 from blindinv_jax.priors import vae as vae_prior
+from blindinv_jax.training.loop import Family, register_family
 
 
 class VAETrainState(flax.struct.PyTreeNode):
@@ -65,7 +67,6 @@ def make_train_step(cfg) -> Callable:
 
 def family(model: VAEConfig):
   """The VAE as a :class:`blindinv_jax.training.loop.Family`."""
-  from blindinv_jax.training.loop import Family
   return Family(
       model=model, train_kind=vae_prior.TRAIN_KIND,
       init_state=init_train_state, make_step=make_train_step,
@@ -78,3 +79,5 @@ def family(model: VAEConfig):
           meta_json=meta_json),
       postfix=(("loss", "loss"), ("kl", "kl")))
 
+
+register_family("vae", PRESETS, family)
