@@ -12,11 +12,11 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "algorithm", "backend", "baselines", "checkpoint", "classifier", "cli",
-    "config", "data", "demo", "experiment", "methods", "metrics",
-    "minibatch", "models", "operators", "options", "parallel", "prior",
-    "priors", "project", "resume", "solver", "training", "utils",
-    "validation", "viz")
+    "algorithm", "auto", "backend", "baselines", "checkpoint", "classifier",
+    "cli", "config", "data", "demo", "experiment", "methods", "metrics",
+    "minibatch", "models", "operators", "options", "parallel", "precision",
+    "priors", "project", "refine", "report", "resume", "solver", "training",
+    "utils", "validation", "viz")
 
 
 def __getattr__(name):

@@ -201,7 +201,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
 
   Args:
     y: observations ``[N, H, W, C_obs]`` in the range of ``F(sources)``.
-    prior: the prior of the sources (e.g. ``prior.load_prior("mnist")``).
+    prior: the prior of the sources (e.g. ``priors.load_prior("mnist")``).
     num_sources: S, sources per observation, or ``"auto"``: chosen among 1
       to 4 by held-out pixels (:mod:`blindinv_jax.auto`).
     surrogate: ``"auto"`` (chosen from the data by held-out pixels, see

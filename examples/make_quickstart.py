@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 
 from blindinv_jax import data, metrics, operators as ops, solver
 from blindinv_jax.models.surrogates import effective_kernel
-from blindinv_jax.prior import load_prior
+from blindinv_jax.priors import load_prior
 
 print(jax.devices())"""),
 md("""## 1. The prior

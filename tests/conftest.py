@@ -16,9 +16,9 @@ if os.environ.get("BLINDINV_TEST_OPTIMIZE", "0") in ("", "0"):
 
 import pytest
 
-from blindinv_jax import prior as prior_lib
+from blindinv_jax import training
 
-TINY_TRAIN = prior_lib.TrainConfig(
+TINY_TRAIN = training.TrainConfig(
     model="tiny", data="mnist5k", batch_size=16, steps=6, sample_every=3,
     checkpoint_every=3, snapshot_every=3, log_every=2)
 
@@ -27,7 +27,7 @@ TINY_TRAIN = prior_lib.TrainConfig(
 def tiny_run(tmp_path_factory):
   """(workdir, GANPrior) of a 6-step TINY run on mnist5k resized to 8x8."""
   workdir = tmp_path_factory.mktemp("tiny_run")
-  prior = prior_lib.train_prior(TINY_TRAIN, workdir, progress=False)
+  prior = training.train_prior(TINY_TRAIN, workdir, progress=False)
   return workdir, prior
 
 

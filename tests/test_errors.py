@@ -17,7 +17,7 @@ from blindinv_jax import (
   checkpoint,
   cli,
   data,
-  prior as prior_lib,
+  priors,
   refine,
   solver,
 )
@@ -39,7 +39,7 @@ def _prior_file(mutate):
     src = ctx["workdir"] / "prior.ckpt"
     dst = ctx["tmp"] / "bad_prior.ckpt"
     dst.write_bytes(mutate(src.read_bytes()))
-    prior_lib.load_prior(str(dst))
+    priors.load_prior(str(dst))
   return run
 
 
@@ -56,7 +56,7 @@ def _flip(raw: bytes) -> bytes:
 def _other_kind(ctx):
   path = ctx["tmp"] / "other.ckpt"
   checkpoint.save(path, {"a": np.zeros(2)}, kind="solver_state")
-  prior_lib.load_prior(str(path))
+  priors.load_prior(str(path))
 
 
 def _no_discriminator(latent_dim=4):
@@ -163,7 +163,7 @@ CASES = [
     ("load_images", "a tfds dataset that is not prepared",
      lambda ctx: data.load_images("tfds:mnist", data_dir=str(
          ctx["tmp"] / "tfds"))),
-    ("load_prior", "an unknown name", lambda ctx: prior_lib.load_prior(
+    ("load_prior", "an unknown name", lambda ctx: priors.load_prior(
         "cifar")),
     ("load_prior", "a truncated file", _prior_file(lambda b: b[:len(b) // 2])),
     ("load_prior", "a corrupted file (one byte flipped)", _prior_file(_flip)),

@@ -9,7 +9,7 @@ import pytest
 
 from blindinv_jax import experiment as E, solver
 from blindinv_jax.models import dcgan
-from blindinv_jax.prior import GANPrior
+from blindinv_jax.priors import GANPrior
 
 from conftest import load_experiment_module
 

@@ -6,7 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import checkpoint, data, metrics, prior as prior_lib
+from blindinv_jax import (
+  checkpoint,
+  data,
+  metrics,
+  priors,
+  project as project_lib,
+  training,
+)
 from blindinv_jax.models import dcgan
 
 from conftest import TINY_TRAIN
@@ -21,15 +28,15 @@ def test_one_gan_step_lowers_discriminator_loss_on_fixed_batch():
   cfg = TINY_TRAIN
   model = dcgan.get_preset(cfg.model)
   real = jnp.asarray(data.load_images("mnist5k", limit=16, image_size=8))
-  state = prior_lib.init_train_state(cfg)
-  key = prior_lib.step_key(cfg.seed, 0)
+  state = training.init_train_state(cfg)
+  key = training.step_key(cfg.seed, 0)
   z = dcgan.sample_latents(key, 16, model.latent_dim)
   fake = jax.jit(lambda g, z: dcgan.Generator(model).apply(
       g, z, train=True, mutable=["batch_stats"])[0])(state.g_vars, z)
-  d_loss = jax.jit(lambda d, r, f: prior_lib.discriminator_loss(
+  d_loss = jax.jit(lambda d, r, f: training.discriminator_loss(
       model, d, r, f)[0])
   before = d_loss(state.d_vars, real, fake)
-  new_state, metrics_ = prior_lib.make_train_step(cfg)(
+  new_state, metrics_ = training.make_train_step(cfg)(
       jax.tree_util.tree_map(jnp.copy, state), real, key)
   after = d_loss(new_state.d_vars, real, fake)
   assert float(after) < float(before)
@@ -39,13 +46,13 @@ def test_one_gan_step_lowers_discriminator_loss_on_fixed_batch():
 
 def test_batch_indices_are_epochs_of_permutations():
   n, b = 10, 4
-  idx = np.concatenate([prior_lib.batch_indices(0, s, n, b) for s in range(5)])
+  idx = np.concatenate([training.batch_indices(0, s, n, b) for s in range(5)])
   assert sorted(idx[:10].tolist()) == list(range(10))      # epoch 0
   assert sorted(idx[10:20].tolist()) == list(range(10))    # epoch 1
-  np.testing.assert_array_equal(prior_lib.batch_indices(0, 3, n, b),
-                                prior_lib.batch_indices(0, 3, n, b))
-  assert not np.array_equal(prior_lib.batch_indices(1, 0, n, b),
-                            prior_lib.batch_indices(0, 0, n, b))
+  np.testing.assert_array_equal(training.batch_indices(0, 3, n, b),
+                                training.batch_indices(0, 3, n, b))
+  assert not np.array_equal(training.batch_indices(1, 0, n, b),
+                            training.batch_indices(0, 0, n, b))
 
 
 def test_training_writes_outputs_and_is_deterministic(tiny_run, tmp_path):
@@ -55,14 +62,14 @@ def test_training_writes_outputs_and_is_deterministic(tiny_run, tmp_path):
     assert (workdir / name).exists(), name
   logged = [json.loads(l) for l in (workdir / "log.jsonl").read_text().splitlines()]
   assert [r["step"] for r in logged] == [2, 4, 6]
-  again = prior_lib.train_prior(TINY_TRAIN, tmp_path, progress=False)
+  again = training.train_prior(TINY_TRAIN, tmp_path, progress=False)
   assert _tree_equal((prior.g_vars, prior.d_vars), (again.g_vars, again.d_vars))
 
 
 def test_resume_is_bitwise_identical(tiny_run, tmp_path):
   _, full = tiny_run
-  prior_lib.train_prior(TINY_TRAIN.replace(steps=3), tmp_path, progress=False)
-  resumed = prior_lib.train_prior(TINY_TRAIN, tmp_path, progress=False)
+  training.train_prior(TINY_TRAIN.replace(steps=3), tmp_path, progress=False)
+  resumed = training.train_prior(TINY_TRAIN, tmp_path, progress=False)
   assert _tree_equal((full.g_vars, full.d_vars),
                      (resumed.g_vars, resumed.d_vars))
 
@@ -71,7 +78,7 @@ def test_resume_with_other_config_is_refused(tiny_run, tmp_path):
   workdir, _ = tiny_run
   shutil.copytree(workdir, tmp_path / "run")
   with pytest.raises(ValueError, match="different config.*lr"):
-    prior_lib.train_prior(TINY_TRAIN.replace(lr=1e-3), tmp_path / "run",
+    training.train_prior(TINY_TRAIN.replace(lr=1e-3), tmp_path / "run",
                           progress=False)
 
 
@@ -79,7 +86,7 @@ def test_load_prior_roundtrip(tiny_run):
   workdir, trained = tiny_run
   z = trained.sample_latents(jax.random.key(3), (2, 3))
   for path in (workdir, workdir / "prior.ckpt", workdir / "checkpoint.ckpt"):
-    loaded = prior_lib.load_prior(str(path))
+    loaded = priors.load_prior(str(path))
     assert loaded.image_shape == (8, 8, 1) and loaded.latent_dim == 8
     assert loaded.meta["step"] == 6
     np.testing.assert_allclose(loaded.generate(z), trained.generate(z),
@@ -91,23 +98,23 @@ def test_load_prior_roundtrip(tiny_run):
 def test_load_prior_errors(tiny_run, tmp_path):
   workdir, _ = tiny_run
   with pytest.raises(FileNotFoundError, match="No prior named"):
-    prior_lib.load_prior(str(tmp_path / "nope.ckpt"))
+    priors.load_prior(str(tmp_path / "nope.ckpt"))
   raw = (workdir / "prior.ckpt").read_bytes()
   (tmp_path / "trunc.ckpt").write_bytes(raw[:len(raw) // 2])
   with pytest.raises(checkpoint.CheckpointError, match="truncated"):
-    prior_lib.load_prior(str(tmp_path / "trunc.ckpt"))
+    priors.load_prior(str(tmp_path / "trunc.ckpt"))
   # A file whose weights do not match the architecture it records.
   state, meta = checkpoint.load(workdir / "prior.ckpt",
-                                kind=prior_lib.PRIOR_KIND)
+                                kind=priors.PRIOR_KIND)
   meta["model"] = dcgan.MNIST28.to_dict()
   checkpoint.save(tmp_path / "mismatch.ckpt", state,
-                  kind=prior_lib.PRIOR_KIND, meta=meta)
+                  kind=priors.PRIOR_KIND, meta=meta)
   with pytest.raises(checkpoint.CheckpointError, match="do not match"):
-    prior_lib.load_prior(str(tmp_path / "mismatch.ckpt"))
+    priors.load_prior(str(tmp_path / "mismatch.ckpt"))
   checkpoint.save(tmp_path / "other.ckpt", state, kind="solver_state",
                   meta=meta)
   with pytest.raises(checkpoint.CheckpointError, match="not a GAN prior"):
-    prior_lib.load_prior(str(tmp_path / "other.ckpt"))
+    priors.load_prior(str(tmp_path / "other.ckpt"))
 
 
 def test_project_recovers_points_in_the_range_of_g(tiny_run):
@@ -115,7 +122,7 @@ def test_project_recovers_points_in_the_range_of_g(tiny_run):
   z_true = prior.sample_latents(jax.random.key(7), 6)
   x = prior.generate(z_true)
   start = prior.generate(prior.sample_latents(jax.random.key(0), 6))
-  x_hat, z, loss = prior_lib.project(prior, x, steps=200, lr=5e-2)
+  x_hat, z, loss = project_lib.project(prior, x, steps=200, lr=5e-2)
   assert x_hat.shape == x.shape and z.shape == (6, 8) and loss.shape == (6,)
   assert float(jnp.abs(z).max()) <= 1.0
   assert float(metrics.psnr(x_hat, x).mean()) > float(
@@ -126,15 +133,15 @@ def test_project_vmap_equals_loop_and_lowerings_agree(tiny_run):
   _, prior = tiny_run
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=4, image_size=8))
   kw = dict(steps=12, lr=1e-2, key=jax.random.key(1))
-  batch = prior_lib.project(prior, x, **kw)
-  looped = prior_lib.project(prior, x, steps_per_call=12, unroll=1, **kw)
+  batch = project_lib.project(prior, x, **kw)
+  looped = project_lib.project(prior, x, steps_per_call=12, unroll=1, **kw)
   for a, b in zip(batch, looped):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   # Each image is solved independently of the others in the batch.
   z0 = prior.sample_latents(jax.random.key(1), (1, 4))
-  _, opt0 = prior_lib.project_init(prior, x[2:3], jax.random.key(1), 1e-2,
+  _, opt0 = project_lib.project_init(prior, x[2:3], jax.random.key(1), 1e-2,
                                    restarts=1)
-  single = prior_lib.project_steps(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
+  single = project_lib.project_steps(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
                                    steps=12, unroll="full")[0]
   np.testing.assert_allclose(single[0, 0], batch[1][2], rtol=1e-4, atol=1e-5)
 
@@ -142,8 +149,8 @@ def test_project_vmap_equals_loop_and_lowerings_agree(tiny_run):
 def test_project_restarts_keep_the_best(tiny_run):
   _, prior = tiny_run
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=5, image_size=8))
-  one = prior_lib.project(prior, x, steps=10, key=jax.random.key(4))
-  many = prior_lib.project(prior, x, steps=10, key=jax.random.key(4),
+  one = project_lib.project(prior, x, steps=10, key=jax.random.key(4))
+  many = project_lib.project(prior, x, steps=10, key=jax.random.key(4),
                            restarts=3)
   # Restart 0 of the batch uses a different draw, so compare to the min.
   assert many[2].shape == (5,)
@@ -153,13 +160,13 @@ def test_project_restarts_keep_the_best(tiny_run):
 def test_project_rejects_bad_input(tiny_run):
   _, prior = tiny_run
   with pytest.raises(ValueError, match=r"x must be \[N, 8, 8, 1\]"):
-    prior_lib.project(prior, jnp.zeros((2, 28, 28, 1)))
+    project_lib.project(prior, jnp.zeros((2, 28, 28, 1)))
   with pytest.raises(ValueError, match="steps must be a positive int"):
-    prior_lib.project(prior, jnp.zeros((2, 8, 8, 1)), steps=0)
+    project_lib.project(prior, jnp.zeros((2, 8, 8, 1)), steps=0)
 
 
 def test_shipped_mnist_prior():
-  prior = prior_lib.load_prior("mnist")
+  prior = priors.load_prior("mnist")
   assert prior.image_shape == (28, 28, 1) and prior.latent_dim == 100
   assert prior.config == dcgan.MNIST28
   assert prior.meta["step"] >= 1000
@@ -171,14 +178,14 @@ def test_shipped_mnist_prior():
 def test_project_does_not_retrace_when_only_data_changes(tiny_run):
   _, prior = tiny_run
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=8, image_size=8))
-  prior_lib.project(prior, x[:4], steps=20)
-  sizes = [f._cache_size() for f in (prior_lib.project_init,
-                                     prior_lib.project_steps,
-                                     prior_lib.project_best)]
-  prior_lib.project(prior, x[4:], steps=20, key=jax.random.key(9))
-  assert sizes == [f._cache_size() for f in (prior_lib.project_init,
-                                             prior_lib.project_steps,
-                                             prior_lib.project_best)]
+  project_lib.project(prior, x[:4], steps=20)
+  sizes = [f._cache_size() for f in (project_lib.project_init,
+                                     project_lib.project_steps,
+                                     project_lib.project_best)]
+  project_lib.project(prior, x[4:], steps=20, key=jax.random.key(9))
+  assert sizes == [f._cache_size() for f in (project_lib.project_init,
+                                             project_lib.project_steps,
+                                             project_lib.project_best)]
 
 
 def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
@@ -191,14 +198,14 @@ def test_ship_prior_copies_a_snapshot_with_its_provenance(tiny_run, tmp_path,
   api_snap = sorted((workdir / "snapshots").glob("prior_*.ckpt"))[-1]
   with pytest.raises(SystemExit, match="train-prior command"):
     ship.main([str(api_snap), "--as", "mnist-v3", "--chosen-by", "x"])
-  original = prior_lib.load_prior(str(api_snap))
+  original = priors.load_prior(str(api_snap))
   snap = tmp_path / "prior_0000006.ckpt"
   dcgan_priors.save_prior(snap, original, original.config, {
       **original.meta, "command": "blindinv train-prior --config c.py"})
   monkeypatch.setattr(prior_io, "ASSETS", tmp_path / "assets")
   (tmp_path / "assets").mkdir()
   ship.main([str(snap), "--as", "mnist-v3", "--chosen-by", "val rule"])
-  shipped = prior_lib.load_prior("mnist-v3")
+  shipped = priors.load_prior("mnist-v3")
   assert _tree_equal(shipped.g_vars, original.g_vars)
   assert _tree_equal(shipped.d_vars, original.d_vars)
   assert shipped.meta["chosen_by"] == "val rule"

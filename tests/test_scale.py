@@ -104,7 +104,7 @@ SHARDED = textwrap.dedent("""
   import jax, jax.numpy as jnp, numpy as np
   from blindinv_jax import operators as ops, solver
   from blindinv_jax.models import dcgan
-  from blindinv_jax.prior import GANPrior
+  from blindinv_jax.priors import GANPrior
   assert len(jax.devices()) == 4, jax.devices()
   g, d = dcgan.init_variables_fn(dcgan.TINY, jax.random.key(0))
   prior = GANPrior(g_vars=g, d_vars=d, config=dcgan.TINY, meta_json="{}")

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from blindinv_jax import operators as ops, solver  # noqa: E402
-from blindinv_jax.prior import load_prior  # noqa: E402
+from blindinv_jax.priors import load_prior  # noqa: E402
 
 from conftest import load_experiment_module  # noqa: E402
 
@@ -43,7 +43,7 @@ def test_rgb_transposed_convolutions_match(ref):
   import dataclasses
 
   from blindinv_jax.models import dcgan
-  from blindinv_jax.prior import GANPrior
+  from blindinv_jax.priors import GANPrior
   cfg = dataclasses.replace(dcgan.TINY, name="tiny_rgb5", image_shape=(8, 8, 3),
                             g_stages=((8, 5, 2), (3, 5, 2)),
                             d_stages=((8, 5, 2), (16, 5, 2)))

@@ -54,17 +54,17 @@ def time_ms(fn, x, g, k, pad, loop: bool, repeats: int) -> float:
 
 def train_steps_ms(thresholds, repeats):
   """Median ms of one prior training step per ``layers._THIN`` value."""
-  from blindinv_jax import prior as P
-  cfg = P.TrainConfig(model="mnist28")
+  from blindinv_jax.training import TrainConfig, gan
+  cfg = TrainConfig(model="mnist28")
   real = jax.random.uniform(jax.random.key(0), (cfg.batch_size, 28, 28, 1),
                             minval=-1, maxval=1)
   default, runs = layers._THIN, {}
   try:
     for t in thresholds:
       layers._THIN = t                      # read when the step is traced
-      P._train_step.cache_clear()
-      step = P.make_train_step(cfg)
-      state = P.init_train_state(cfg)
+      gan._train_step.cache_clear()
+      step = gan.make_train_step(cfg)
+      state = gan.init_train_state(cfg)
       compiled = step.lower(state, real, jax.random.key(1)).compile()
       holder = {"s": state}
 
@@ -74,7 +74,7 @@ def train_steps_ms(thresholds, repeats):
       runs[str(t)] = run
   finally:
     layers._THIN = default
-    P._train_step.cache_clear()
+    gan._train_step.cache_clear()
   return {t: round(s * 1e3, 1)
           for t, s in interleaved_medians(runs, repeats).items()}
 
