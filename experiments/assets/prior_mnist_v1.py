@@ -1,7 +1,7 @@
 """The shipped MNIST prior (``load_prior("mnist")``, also ``"mnist-v1"``):
 MNIST28 DCGAN on the embedded mnist5k train split.
 
-Run (this is the command that trained blindinv_jax/assets/mnist_prior.ckpt;
+Run (this is the command that trained blindinv_jax/assets/mnist_prior_v1.ckpt;
 its file records it under its old path, experiments/configs/prior_mnist.py):
 
   blindinv train-prior --config experiments/assets/prior_mnist_v1.py \
