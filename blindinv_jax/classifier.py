@@ -1,6 +1,6 @@
 """A small Flax CNN that reads digits: does a recovery show the right digit?
 
-Trained on the mnist5k train split by ``experiments/train_classifier.py``
+Trained on the mnist5k train split by ``experiments/assets/train_classifier.py``
 (the weights ship as ``assets/digit_classifier.ckpt``); the experiments
 report its accuracy on every method's recovered digits next to its accuracy
 on the clean test digits.
@@ -126,7 +126,7 @@ def load(path=None):
   if not path.is_file():
     raise FileNotFoundError(
         f"No digit classifier at {str(path)!r}; train one with "
-        "`python experiments/train_classifier.py`.")
+        "`python experiments/assets/train_classifier.py`.")
   state, meta = checkpoint.load(path, kind=KIND)
   template = jax.eval_shape(lambda: DigitCNN().init(
       jax.random.key(0), jnp.zeros((1, 28, 28, 1))))

@@ -78,7 +78,7 @@ def _conv2d_bwd(padding, res, g):
 #: layers (a prior's, trained one jitted step at a time) keep autodiff's
 #: form: one MNIST28 GAN training step took 452 ms with autodiff's form
 #: everywhere, 442 ms with this threshold at 4 and 501 ms at 16
-#: (``experiments/bench_wgrad.py``, interleaved, 2 cores).
+#: (``experiments/perf/bench_wgrad.py``, interleaved, 2 cores).
 _THIN = 4
 
 
@@ -90,7 +90,7 @@ def _conv_weight_grad(x, g, padding):
   transposed to an HWIO kernel [Ho, Wo, B, Cout], giving [Cin, kh, kw, Cout].
   Autodiff's own weight-gradient convolution gives the same numbers but runs
   on a slow XLA:CPU path inside a ``while`` loop. Measured by
-  ``experiments/bench_wgrad.py`` (``docs/bench/wgrad.json``, 2 cores), per
+  ``experiments/perf/bench_wgrad.py`` (``docs/bench/wgrad.json``, 2 cores), per
   gradient in a ``fori_loop``: 13.6 -> 1.1 ms for the surrogate's 1->16 5x5
   layer on [50, 28, 28, 1], 14.9 -> 2.9 ms for its 16->1 layer, 478 -> 8.4 ms
   for a 32->16 3x3 layer on [64, 28, 28, 32]. Outside loops the two forms
