@@ -272,23 +272,27 @@ def _rank_snapshots(args, x, out):
   """Scores every snapshot of a train-prior workdir; names the best."""
   import json
 
-  from blindinv_jax.priors import load_prior
-  from blindinv_jax.report import prior_report
-  snaps = sorted(pathlib.Path(args.prior, "snapshots").glob("prior_*.ckpt"))
-  if not snaps:
-    raise FileNotFoundError(f"--snapshots: no snapshots/prior_*.ckpt in "
-                            f"{args.prior!r}; give a train-prior workdir.")
-  scores = {}
-  for path in snaps:
-    rep = prior_report(load_prior(path), x, steps=args.steps)
-    scores[path.name] = rep["psnr"]
-    print(f"{path.name}: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f} dB",
-          flush=True)
-  best = max(scores, key=lambda k: scores[k][0])
+  from blindinv_jax.report import (
+    best_snapshot,
+    prior_report,
+    score_snapshots,
+    snapshot_path,
+  )
+  name = lambda label: snapshot_path(args.prior, label).name
+  try:
+    scores = score_snapshots(
+        args.prior, lambda p: prior_report(p, x, steps=args.steps)["psnr"],
+        on_score=lambda label, psnr, new: print(
+            f"{name(label)}: PSNR {psnr[0]:.2f} ± {psnr[1]:.2f} dB",
+            flush=True))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"--snapshots: {e}") from None
+  best = best_snapshot(scores, key=lambda psnr: psnr[0])
   (out / "snapshots.json").write_text(json.dumps(
-      {"split": args.split, "n": len(x), "psnr": scores, "best": best},
+      {"split": args.split, "n": len(x),
+       "psnr": {name(k): v for k, v in scores.items()}, "best": name(best)},
       indent=1))
-  print(f"best on {args.split}: {pathlib.Path(args.prior, 'snapshots', best)}"
+  print(f"best on {args.split}: {snapshot_path(args.prior, best)}"
         f" ({scores[best][0]:.2f} dB); use it as --prior")
 
 

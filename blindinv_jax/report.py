@@ -3,6 +3,8 @@
 * :func:`prior_report`: can this prior draw images like mine? The
   representation error (PSNR/SSIM of :func:`blindinv_jax.project.project` on
   held-out images), its spread, the worst images, and a one-line verdict.
+* :func:`score_snapshots`, :func:`best_snapshot`: which snapshot of a
+  training run to keep (each scored once, the best by mean PSNR).
 * :func:`kernel_summary`: the size and centre of an estimated kernel.
 * :func:`score_sources`: PSNR/SSIM of recovered sources against the truth.
 """
@@ -58,6 +60,74 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
                   + ", ".join(f"{v:.1f}" for v in p[worst]) + " dB")
     (out / "report.json").write_text(json.dumps(rep, indent=1))
   return rep
+
+
+def snapshot_files(workdir, kinds=("ema",), select=None) -> dict:
+  """``{label: path}`` of a train-prior workdir's snapshots, in file-name
+  order: ``ema_<step>`` for ``snapshots/prior_<step>.ckpt`` (the prior
+  file: the EMA generator when the run kept one) and ``raw_<step>`` for
+  ``snapshots/raw_prior_<step>.ckpt`` (an EMA run's raw generator), of the
+  ``kinds`` asked for and the steps for which ``select(step)`` holds (all if
+  None)."""
+  files = {}
+  for path in sorted(pathlib.Path(workdir, "snapshots").glob(
+      "*prior_*.ckpt")):
+    kind = "raw" if path.name.startswith("raw_") else "ema"
+    step = int(path.stem.split("_")[-1])
+    if kind in kinds and (select is None or select(step)):
+      files[f"{kind}_{step}"] = path
+  return files
+
+
+def snapshot_path(workdir, label: str) -> pathlib.Path:
+  """The file of the snapshot ``label`` (``ema_<step>`` or ``raw_<step>``)."""
+  kind, step = label.split("_")
+  return pathlib.Path(workdir, "snapshots", ("raw_" if kind == "raw" else "")
+                      + f"prior_{int(step):07d}.ckpt")
+
+
+def score_snapshots(workdir, score, *, kinds=("ema",), select=None,
+                    scores=None, on_score=None) -> dict:
+  """Scores the snapshots of a train-prior workdir (:func:`snapshot_files`).
+
+  ``scores[label] = score(prior)`` for each snapshot not yet in ``scores``
+  (a dict the caller may keep between runs as a cache; filled in place and
+  returned). ``on_score(label, row, new)`` is called after each snapshot, in
+  order (``new``: False for a row that was already in ``scores``), e.g. to
+  print it or save the cache. Raises FileNotFoundError if no snapshot is
+  listed.
+  """
+  from blindinv_jax.priors import load_prior
+  files = snapshot_files(workdir, kinds, select)
+  if not files:
+    pattern = {("ema",): "prior_*.ckpt", ("raw",): "raw_prior_*.ckpt"}.get(
+        tuple(kinds), "*prior_*.ckpt")
+    raise FileNotFoundError(
+        f"no snapshots/{pattern}{' of the steps asked for' if select else ''}"
+        f" in {str(workdir)!r}; give a train-prior workdir.")
+  scores = {} if scores is None else scores
+  for label, path in files.items():
+    new = label not in scores
+    if new:
+      scores[label] = score(load_prior(path))
+    if on_score is not None:
+      on_score(label, scores[label], new)
+  return scores
+
+
+def best_snapshot(scores: dict, *, kinds=None, key=None,
+                  eligible=None) -> str:
+  """The label of the best row of ``scores``: the highest ``key(row)``
+  (default: the mean PSNR, ``row["psnr"][0]``) among the rows of the
+  ``kinds`` asked for (all if None) for which ``eligible(row)`` holds (all
+  if None); the first such row on a tie. Raises ValueError if none is."""
+  key = key or (lambda row: row["psnr"][0])
+  labels = [k for k, row in scores.items()
+            if (kinds is None or k.split("_")[0] in kinds)
+            and (eligible is None or eligible(row))]
+  if not labels:
+    raise ValueError("no scored snapshot is eligible.")
+  return max(labels, key=lambda k: key(scores[k]))
 
 
 def kernel_summary(kernel: np.ndarray, threshold: float = 0.05) -> dict:

@@ -30,3 +30,31 @@ def test_load_array_keys(tmp_path):
   np.savez(tmp_path / "b.npz", p=np.ones(3), q=np.zeros(2))
   with pytest.raises(ValueError, match="name the array"):
     report.load_array(tmp_path / "b.npz", "--x")
+
+
+def test_snapshots_are_scored_once_and_the_best_named(tiny_run):
+  workdir, _ = tiny_run
+  files = report.snapshot_files(workdir)
+  assert list(files) == ["ema_3", "ema_6"]
+  assert files["ema_6"] == report.snapshot_path(workdir, "ema_6")
+  assert report.snapshot_files(workdir, kinds=("raw",)) == {}
+  assert list(report.snapshot_files(workdir, select=lambda s: s > 3)) == [
+      "ema_6"]
+  seen, calls = [], []
+  score = lambda prior: calls.append(1) or {"psnr": [-prior.meta["step"],
+                                                     0.0]}
+  scores = report.score_snapshots(workdir, score, on_score=lambda label, row,
+                                  new: seen.append((label, new)))
+  assert scores == {"ema_3": {"psnr": [-3, 0.0]}, "ema_6": {"psnr": [-6, 0.0]}}
+  assert seen == [("ema_3", True), ("ema_6", True)]
+  report.score_snapshots(workdir, score, scores=scores, on_score=lambda label,
+                         row, new: seen.append((label, new)))
+  assert len(calls) == 2 and seen[2:] == [("ema_3", False), ("ema_6", False)]
+  assert report.best_snapshot(scores) == "ema_3"
+  assert report.best_snapshot(scores, key=lambda r: -r["psnr"][0]) == "ema_6"
+  assert report.best_snapshot(
+      scores, eligible=lambda r: r["psnr"][0] < -4) == "ema_6"
+  with pytest.raises(ValueError, match="eligible"):
+    report.best_snapshot(scores, kinds=("raw",))
+  with pytest.raises(FileNotFoundError, match="raw_prior_"):
+    report.score_snapshots(workdir, score, kinds=("raw",))

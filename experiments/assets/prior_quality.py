@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from blindinv_jax import data, metrics, viz
+from blindinv_jax import data, metrics, report, viz
 from blindinv_jax.priors import load_prior
 from blindinv_jax.report import prior_report
 
@@ -152,14 +152,14 @@ def choose(val: dict, min_confident: float = 0.0,
   """The label of the val row with the best representation PSNR among those
   whose samples are read confidently at least ``min_confident`` of the time
   and lie within ``max_fd_ratio`` x real's Frechet distance."""
-  eligible = [k for k, r in val.items() if r["confident"] >= min_confident
-              and r["fd_ratio"] <= max_fd_ratio]
-  if not eligible:
+  try:
+    return report.best_snapshot(val, eligible=lambda r: (
+        r["confident"] >= min_confident and r["fd_ratio"] <= max_fd_ratio))
+  except ValueError:
     raise SystemExit(f"no scored snapshot has samples read with p >= 0.9 at "
                      f"least {min_confident:.1%} of the time and FD at most "
                      f"{max_fd_ratio}x real; lower --min-confident or raise "
-                     "--max-fd-ratio.")
-  return max(eligible, key=lambda k: val[k]["psnr"][0])
+                     "--max-fd-ratio.") from None
 
 
 def line(label, r) -> str:
@@ -167,21 +167,6 @@ def line(label, r) -> str:
           f"confident {r['confident']:.1%} | FD {r['fd']:.2f} "
           f"(x{r['fd_ratio']:.2f} real) | classes "
           f"{r['class_min']:.1%}-{r['class_max']:.1%}")
-
-
-def snapshots(workdir: pathlib.Path, every: int, kinds, only=None):
-  """(label, path) of a run's snapshots: ``ema_<step>`` (the prior file)
-  and ``raw_<step>`` (the raw generator, when the run kept an EMA)."""
-  out = []
-  for p in sorted((workdir / "snapshots").glob("*prior_*.ckpt")):
-    kind = "raw" if p.name.startswith("raw_") else "ema"
-    step = int(p.stem.split("_")[-1])
-    wanted = step in only if only else step % every == 0
-    if wanted and kind in kinds:
-      out.append((f"{kind}_{step}", p))
-  if not out:
-    raise SystemExit(f"no such snapshots in {workdir}/snapshots")
-  return out
 
 
 def plot_curve(path, val: dict, n: int):
@@ -255,16 +240,22 @@ def main(argv=None):
     wd = pathlib.Path(args.workdir)
     val = res.setdefault("val", {}).setdefault(wd.name, {})
     only = {int(v) for v in args.only.split(",")} if args.only else None
-    for label, snap in snapshots(wd, args.every, args.kinds.split(","), only):
-      if label not in val:
-        val[label] = evaluate(load_prior(str(snap)), judge, "val", args.val_n,
-                              args.restarts)
+
+    def scored(label, row, new):
+      if new:
         save()
-      print("val  " + line(f"{wd.name} {label}", val[label]), flush=True)
+      print("val  " + line(f"{wd.name} {label}", row), flush=True)
+    try:
+      report.score_snapshots(
+          wd, lambda prior: evaluate(prior, judge, "val", args.val_n,
+                                     args.restarts),
+          kinds=args.kinds.split(","), scores=val, on_score=scored,
+          select=lambda step: step in only if only
+          else step % args.every == 0)
+    except FileNotFoundError as e:
+      raise SystemExit(str(e)) from None
     best = choose(val, args.min_confident, args.max_fd_ratio)
-    kind, step = best.split("_")
-    chosen = wd / "snapshots" / (("raw_" if kind == "raw" else "") +
-                                 f"prior_{int(step):07d}.ckpt")
+    chosen = report.snapshot_path(wd, best)
     res.setdefault("chosen", {})[wd.name] = str(chosen)
     print(f"chosen on val: {best} -> {chosen}")
     plot_curve(out / "val_curve.png", val, args.val_n)

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from blindinv_jax import data, training
+from blindinv_jax import data, report, training
 from blindinv_jax.priors import load_prior
 from blindinv_jax.report import prior_report
 
@@ -70,25 +70,27 @@ def main(argv=None):
     prior = load_prior(workdir)
     x = data.load_images(args.data, "val", image_size=prior.image_shape[:2],
                          limit=args.val_n)
-    for step in range(args.every, args.steps + 1, args.every):
-      for kind in ("raw", "ema"):
-        key = f"{kind}_{step}"
-        if key in entry["val_psnr"]:
-          continue
-        snap = workdir / "snapshots" / (("raw_" if kind == "raw" else "") +
-                                        f"prior_{step:07d}.ckpt")
-        rep = prior_report(load_prior(snap), np.asarray(x))
-        entry["val_psnr"][key] = [round(v, 3) for v in rep["psnr"]]
-        print(f"{name:11s} {kind} step {step:5d}: val PSNR "
-              f"{rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f} dB", flush=True)
-        path.write_text(json.dumps(results, indent=1))
+
+    def scored(label, psnr, new, name=name):
+      if not new:
+        return
+      kind, step = label.split("_")
+      print(f"{name:11s} {kind} step {int(step):5d}: val PSNR "
+            f"{psnr[0]:.2f} ± {psnr[1]:.2f} dB", flush=True)
+      path.write_text(json.dumps(results, indent=1))
+    report.score_snapshots(
+        workdir, lambda prior, x=x: [
+            round(v, 3) for v in prior_report(prior, np.asarray(x))["psnr"]],
+        kinds=("raw", "ema"), scores=entry["val_psnr"], on_score=scored,
+        select=lambda step: step % args.every == 0 and step <= args.steps)
   print("| variant | raw G, best step | raw PSNR | EMA G, best step | EMA PSNR "
         "| train s |\n|---|---|---|---|---|---|")
   for name in args.variants.split(","):
     v = results[name]["val_psnr"]
-    best = {k: max(((int(s.split("_")[1]), p) for s, p in v.items()
-                    if s.startswith(k)), key=lambda t: t[1][0])
-            for k in ("raw", "ema")}
+    best = {}
+    for k in ("raw", "ema"):
+      label = report.best_snapshot(v, kinds=(k,), key=lambda p: p[0])
+      best[k] = (int(label.split("_")[1]), v[label])
     print(f"| {name} | {best['raw'][0]} | {best['raw'][1][0]:.2f} ± "
           f"{best['raw'][1][1]:.2f} | {best['ema'][0]} | {best['ema'][1][0]:.2f}"
           f" ± {best['ema'][1][1]:.2f} | {results[name]['train_seconds']} |")
