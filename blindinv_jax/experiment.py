@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax import (
+  checkpoint,
   data as data_lib,
   methods as methods_lib,
   metrics,
@@ -170,23 +171,31 @@ def score(est, true, separation: bool) -> dict:
           "matched": np.asarray(est)}
 
 
-def _key(config: ExperimentConfig) -> str:
-  """Identifies the methods' results (scoring-only fields excluded)."""
+def _key(config: ExperimentConfig) -> dict:
+  """What the methods' results depend on: the config as a JSON dict,
+  scoring-only fields excluded (a method's identity, :func:`run_method`)."""
   d = config.to_dict()
   # What is scored and shown, and which other methods run, change no
   # method's result.
   for f in ("classify", "methods", "show"):
     d.pop(f)
-  # Only the *_refine methods use it (their key adds it: run_method).
+  # Only the *_refine methods use it (their identity adds it: run_method).
   d.pop("refine_restarts")
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
   for f in ("batch_size", "grad_pieces", "precision"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
-  # noise_sigma was called noise_std: the same key for the same noise.
+  # noise_sigma was called noise_std: the same identity for the same noise.
   d["task"]["noise_std"] = d["task"].pop("noise_sigma")
-  return hashlib.sha256(json.dumps(d, sort_keys=True,
+  return resume.jsonable(d)
+
+
+def _hash(key: dict) -> str:
+  """The 16-character hash of a :func:`_key` (``metrics.json``'s
+  ``config_key``; how method results were identified before their identity
+  was the readable dict)."""
+  return hashlib.sha256(json.dumps(key, sort_keys=True,
                                    default=str).encode()).hexdigest()[:16]
 
 
@@ -218,23 +227,39 @@ def classify_all(config, x, estimates) -> dict:
 
 # ----------------------------------------------------------------- running
 
-def run_method(problem: methods_lib.Problem, method: str, ckey: str):
+def _load_method(path, identity: dict):
+  """``(tree, meta)`` of the method result saved at ``path`` if it is of
+  ``identity``, else :class:`resume.RunMismatch` naming the fields that
+  differ. A result saved before identities were readable has its config as
+  :func:`_hash`; it is compared by that hash."""
+  saved = checkpoint.read_header(path).get("meta", {}).get("identity", {})
+  if isinstance(saved.get("config"), str):
+    identity = {**identity, "config": _hash(identity["config"])}
+  return resume.load(path, kind=METHOD_KIND, identity=identity, values=True,
+                     message=lambda d: f"a result of another config: {d}")
+
+
+def run_method(problem: methods_lib.Problem, method: str, key: dict):
   """``(sources or None, extras, seconds)`` of one method: loaded from
-  ``workdir/methods/<method>.ckpt`` if a run of the same config saved it
-  there, else computed and saved."""
+  ``workdir/methods/<method>.ckpt`` if a run of the same config (``key``,
+  :func:`_key`) saved it there, else computed and saved. A saved result of
+  another config is recomputed (said, naming the fields that differ, when
+  ``problem.progress``)."""
   path = problem.workdir / "methods" / f"{method}.ckpt"
-  identity = {"config": ckey}
+  identity = {"config": key}
   if method.endswith("_refine"):
     identity["refine_restarts"] = problem.config.refine_restarts
   if path.exists():
     try:
-      tree, meta = resume.load(path, kind=METHOD_KIND, identity=identity)
+      tree, meta = _load_method(path, identity)
       extras = {**meta["extras"], **{k: np.asarray(v) for k, v in
                                      tree["arrays"].items()}}
       est = np.asarray(tree["sources"]) if meta["applicable"] else None
       return est, extras, float(meta["seconds"])
-    except resume.RunMismatch:
-      pass                                  # another config: recompute
+    except resume.RunMismatch as e:         # another config: recompute
+      if problem.progress:
+        print(f"[{problem.config.name}] {LABELS[method]}: {path} holds {e}; "
+              "recomputing.", flush=True)
   if problem.progress:
     print(f"[{problem.config.name}] {LABELS[method]}...", flush=True)
   t0 = time.perf_counter()
@@ -261,14 +286,14 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   config = config.validate()
   workdir = pathlib.Path(workdir)
   (workdir / "methods").mkdir(parents=True, exist_ok=True)
-  ckey = _key(config)
+  key = _key(config)
   (workdir / "config.json").write_text(json.dumps(
-      {"config": config.to_dict(), "key": ckey}, indent=1, default=str))
+      {"config": config.to_dict(), "key": _hash(key)}, indent=1, default=str))
   prior = resolve(config.prior) if prior is None else prior
   x, y, forward, info = simulate(config, prior.image_shape)
   separation = config.task.kind == "mix"
   results = {"name": config.name, "title": config.title, "n": config.data.n,
-             "config_key": ckey, "methods": {}}
+             "config_key": _hash(key), "methods": {}}
   if not separation:
     y_view = jnp.clip(y, -1, 1)
     obs = score(y_view[:, None] if y.shape[-1] == x.shape[-1] else
@@ -278,7 +303,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   problem = methods_lib.Problem(config, prior, x, y, forward, info, workdir,
                                 progress)
   for method in config.methods:
-    est, extras, seconds = run_method(problem, method, ckey)
+    est, extras, seconds = run_method(problem, method, key)
     entry = {"seconds": round(seconds, 1)}
     if est is None:
       entry["not_applicable"] = extras.get("why", "not applicable")
