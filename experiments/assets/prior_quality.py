@@ -34,7 +34,6 @@ skipped), ``OUT/samples_<label>.png`` (8x8 grids) and, for a workdir,
 ``OUT/val_curve.png``.
 """
 import argparse
-import json
 import pathlib
 import time
 
@@ -44,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from blindinv_jax import data, metrics, report, viz
+from blindinv_jax import data, metrics, report, resume, viz
 from blindinv_jax.priors import load_prior
 from blindinv_jax.report import prior_report
 
@@ -189,6 +188,18 @@ def plot_curve(path, val: dict, n: int):
   plt.close(fig)
 
 
+def identity(args) -> dict:
+  """What the rows depend on (``OUT/prior_quality.json`` is reused only by
+  a run of the same; also written as its ``"protocol"``): the projection
+  (``--restarts``), the val digits that choose (``--val-n``) and the
+  judge's settings."""
+  project = (f"1000 Adam steps, lr 1e-2, {args.restarts} restart"
+             f"{'s' if args.restarts > 1 else ''}")
+  return {"samples": N_SAMPLES, "confident_p": CONFIDENT,
+          "mlp_train_digits": TRAIN_LIMIT, "val_n": args.val_n,
+          "project": project}
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--workdir", help="train-prior workdir: score its snapshots "
@@ -221,20 +232,19 @@ def main(argv=None):
     ap.error("give --workdir (choose on val) and/or --prior (report on test)")
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  path = out / "prior_quality.json"
-  res = json.loads(path.read_text()) if path.exists() else {}
-  project = (f"1000 Adam steps, lr 1e-2, {args.restarts} restart"
-             f"{'s' if args.restarts > 1 else ''}")
-  if res.get("protocol", {}).get("project", project) != project:
-    raise SystemExit(f"{path} holds scores projected with "
-                     f"{res['protocol']['project']!r}, not {project!r}; use "
-                     "another --out.")
-  save = lambda: path.write_text(json.dumps(res, indent=1))
+  try:
+    # val_n counts only where this run scores val rows (--workdir).
+    cache = resume.ResultCache(
+        out / "prior_quality.json", identity(args),
+        ignore=() if args.workdir else ("val_n",),
+        legacy=lambda rows: rows.get("protocol"))
+  except resume.RunMismatch as e:
+    raise SystemExit(str(e)) from None
+  res = cache.rows
+  save = cache.save
   judge = Judge()
   res["reference"] = {s: judge.reference(s) for s in ("val", "test")}
-  res["protocol"] = {"samples": N_SAMPLES, "confident_p": CONFIDENT,
-                     "mlp_train_digits": TRAIN_LIMIT, "val_n": args.val_n,
-                     "project": project}
+  res["protocol"] = dict(cache.identity)
   targets = [(p, p) for p in args.prior]
   if args.workdir:
     wd = pathlib.Path(args.workdir)

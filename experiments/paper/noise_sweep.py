@@ -19,13 +19,12 @@ line per method) and prints the markdown table.
 """
 import argparse
 import dataclasses
-import json
 import pathlib
 
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import baselines, experiment as E, metrics
+from blindinv_jax import baselines, experiment as E, metrics, resume
 from blindinv_jax.options import load_config_file
 from blindinv_jax.priors import resolve
 
@@ -83,6 +82,14 @@ def plot(path, task: str, rows: dict):
   plt.close(fig)
 
 
+def identity(args) -> dict:
+  """What the rows depend on (``OUT/noise.json`` is reused only by a run of
+  the same): the observations per task and the prior (None: the configs'),
+  and the val observations that tune Wiener. ``--tasks`` and ``--sigmas``
+  choose the rows; ``--workdir`` is where the methods' results are kept."""
+  return {"n": args.n, "prior": args.prior, "val_n": args.val_n}
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--workdir", required=True)
@@ -96,8 +103,11 @@ def main(argv=None):
   args = ap.parse_args(argv)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  res_path = out / "noise.json"
-  results = json.loads(res_path.read_text()) if res_path.exists() else {}
+  try:
+    cache = resume.ResultCache(out / "noise.json", identity(args))
+  except resume.RunMismatch as e:
+    raise SystemExit(str(e)) from None
+  results = cache.rows
   sigmas = [float(s) for s in args.sigmas.split(",")]
   for task in args.tasks.split(","):
     prior = resolve(args.prior or load_config_file(
@@ -111,7 +121,7 @@ def main(argv=None):
                             if "psnr" in r}
       if tuned:
         rows[f"{sigma:g}"]["wiener_balance"] = tuned["balance"]
-      res_path.write_text(json.dumps(results, indent=1))
+      cache.save()
     plot(out / f"noise_{task.removeprefix('mnist_')}.png", task,
          {s: {m: v for m, v in r.items() if m != "wiener_balance"}
           for s, r in rows.items()})

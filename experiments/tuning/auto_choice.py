@@ -19,13 +19,12 @@ are reused) and prints markdown tables.
 """
 import argparse
 import dataclasses
-import json
 import pathlib
 import time
 
 import jax
 
-from blindinv_jax import auto, experiment as E
+from blindinv_jax import auto, experiment as E, resume
 from blindinv_jax.options import load_config_file
 from blindinv_jax.priors import resolve
 
@@ -109,6 +108,13 @@ def tables(res) -> str:
   return "\n".join(lines)
 
 
+def identity(args) -> dict:
+  """What the rows depend on (``OUT/auto_choice.json`` is reused only by a
+  run of the same): the split, observations per task and prior. ``--sources``
+  and ``--draws`` choose which rows are computed, not what they hold."""
+  return {"split": args.split, "n": args.n, "prior": args.prior}
+
+
 def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--split", default="val", choices=("val", "test"))
@@ -122,17 +128,17 @@ def main(argv=None):
   args = ap.parse_args(argv)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  path = out / "auto_choice.json"
-  res = json.loads(path.read_text()) if path.exists() else {}
-  setting = {"split": args.split, "n": args.n, "prior": args.prior}
-  if res.get("setting", setting) != setting:
-    raise SystemExit(f"{path} holds another setting {res['setting']}; "
-                     "use another --out")
-  res["setting"] = setting
+  try:
+    cache = resume.ResultCache(
+        out / "auto_choice.json", identity(args),
+        legacy=lambda rows: rows.pop("setting", None))
+  except resume.RunMismatch as e:
+    raise SystemExit(str(e)) from None
+  res = cache.rows
   prior = resolve(args.prior)
   rows = source_rows if args.sources else family_rows
   for _ in rows(args, prior, res):
-    path.write_text(json.dumps(res, indent=1))
+    cache.save()
   print(tables(res))
   return res
 

@@ -21,18 +21,35 @@ the val digits (the last 500 train digits) out of training. Writes
 ``OUT/tricks.json`` and prints the table (best snapshot per variant).
 """
 import argparse
-import json
 import pathlib
 import time
 
 import numpy as np
 
-from blindinv_jax import data, report, training
+from blindinv_jax import data, report, resume, training
 from blindinv_jax.priors import load_prior
 from blindinv_jax.report import prior_report
 
 VARIANTS = {"base": {}, "diffaug": {"diffaug": "translation,cutout"},
             "diffaug_r1": {"diffaug": "translation,cutout", "r1_gamma": None}}
+
+
+def identity(args) -> dict:
+  """What the rows depend on (``OUT/tricks.json`` is reused only by a run of
+  the same): the data, model and training options, and the val digits that
+  score. Not ``--steps`` (a longer run extends the same trajectory, as
+  training resumes), ``--every`` (which snapshots are scored) nor
+  ``--variants`` (which rows)."""
+  return {k: getattr(args, k) for k in ("data", "model", "limit",
+                                        "batch_size", "ema", "r1", "val_n")}
+
+
+def legacy_identity(rows) -> dict:
+  """The identity of a ``tricks.json`` written before identities were
+  recorded: its ``"setting"`` (every argument but ``--out``)."""
+  setting = rows.pop("setting", None) or {}
+  return {k: setting[k] for k in ("data", "model", "limit", "batch_size",
+                                  "ema", "r1", "val_n") if k in setting}
 
 
 def main(argv=None):
@@ -51,9 +68,12 @@ def main(argv=None):
   args = ap.parse_args(argv)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
-  path = out / "tricks.json"
-  results = json.loads(path.read_text()) if path.exists() else {}
-  results["setting"] = {k: v for k, v in vars(args).items() if k != "out"}
+  try:
+    cache = resume.ResultCache(out / "tricks.json", identity(args),
+                               legacy=legacy_identity)
+  except resume.RunMismatch as e:
+    raise SystemExit(str(e)) from None
+  results = cache.rows
   for name in args.variants.split(","):
     opts = {k: (args.r1 if v is None else v) for k, v in VARIANTS[name].items()}
     cfg = training.TrainConfig(
@@ -77,7 +97,7 @@ def main(argv=None):
       kind, step = label.split("_")
       print(f"{name:11s} {kind} step {int(step):5d}: val PSNR "
             f"{psnr[0]:.2f} ± {psnr[1]:.2f} dB", flush=True)
-      path.write_text(json.dumps(results, indent=1))
+      cache.save()
     report.score_snapshots(
         workdir, lambda prior, x=x: [
             round(v, 3) for v in prior_report(prior, np.asarray(x))["psnr"]],
