@@ -3,9 +3,9 @@
 Submodules are imported lazily so that ``import blindinv_jax`` stays cheap:
 ``from blindinv_jax import solver, operators`` loads only what is asked for.
 The layers, upstream first (``docs/design.md``): data, operators ->
-models, priors -> config, backend, algorithm -> solver (minibatch, parallel,
-resume, validation), project, baselines, training -> metrics, viz, methods,
-experiment, demo, cli.
+models, priors -> config, backend, algorithm, minibatch -> runner -> latent,
+auto -> solver (parallel, resume, validation), project, baselines, refine,
+training -> metrics, viz, methods, experiment, demo, cli.
 """
 import importlib
 
@@ -13,10 +13,10 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "algorithm", "auto", "backend", "baselines", "checkpoint", "classifier",
-    "cli", "config", "data", "demo", "experiment", "methods", "metrics",
-    "minibatch", "models", "operators", "options", "parallel", "precision",
-    "priors", "project", "refine", "report", "resume", "solver", "training",
-    "utils", "validation", "viz")
+    "cli", "config", "data", "demo", "experiment", "latent", "methods",
+    "metrics", "minibatch", "models", "operators", "options", "parallel",
+    "precision", "priors", "project", "refine", "report", "resume", "runner",
+    "solver", "training", "utils", "validation", "viz")
 
 
 def __getattr__(name):

@@ -22,10 +22,13 @@ Algorithm 1, as the functions below write it::
       repeat T2: z <- P(Adam(z, grad_z L(theta, z)))          latent_phase
     keep the restart with the lowest data loss                select_best
 
-Every function is pure: no I/O, no jit, no backend branches. How loops are
-unrolled, how the latent gradient is split and how restarts are mapped is
-asked of :mod:`blindinv_jax.backend`; running, jitting, checkpointing and
-minibatching live in :mod:`blindinv_jax.solver` and its helpers.
+Every function is pure: no I/O, no jit, no backend branches. The inner
+loops' ``unroll`` is an argument (the runner passes the backend's), and G
+and D run in whatever arithmetic the given prior has; how the latent
+gradient is split and how restarts are mapped is asked of
+:mod:`blindinv_jax.backend`. Running, jitting, checkpointing and
+minibatching live in :mod:`blindinv_jax.runner`, :mod:`blindinv_jax.solver`
+and :mod:`blindinv_jax.minibatch`.
 """
 from __future__ import annotations
 
@@ -196,13 +199,15 @@ def init_state(key, y, prior, surrogate, config: SolverConfig,
                      latent_opt=z_opt, step=jnp.zeros((), jnp.int32), key=key)
 
 
-def outer_step(state: SolverState, y, prior, surrogate, config: SolverConfig):
+def outer_step(state: SolverState, y, prior, surrogate, config: SolverConfig,
+               unroll=1):
   """One outer step of Algorithm 1 (T1 surrogate + T2 latent steps) for
   every restart. Returns ``(state, metrics)``: see :func:`guard_step`.
-  G and D run at ``config.precision`` (:mod:`blindinv_jax.precision`)."""
-  unroll = backend.resolve_unroll(config.unroll)
-  prior = backend.prior_at_precision(prior, config.precision)
 
+  y: ``[N, H, W, C_obs]``; surrogate and config are static under jit;
+  unroll: the inner ``fori_loop``\ s' (:func:`blindinv_jax.backend.
+  resolve_unroll`). The runner (:mod:`blindinv_jax.runner`) passes the
+  backend's unroll and the prior at ``config.precision``."""
   def one_restart(z, params, s_opt, z_opt):
     x_stacked = stack_sources(prior.generate(z))          # x* = G(z), once
     params, s_opt, s_loss = surrogate_phase(params, s_opt, x_stacked, y,

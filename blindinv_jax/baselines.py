@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import pathlib
 import warnings
 from functools import partial
 from typing import Callable, Optional
@@ -22,12 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import backend
-from blindinv_jax.algorithm import (
-  latent_optimizer,
-  project_latents,
-  select_best,
-)
+from blindinv_jax import latent, runner
+from blindinv_jax.algorithm import select_best
 from blindinv_jax.config import TUNED, SolverConfig
 from blindinv_jax.validation import (
   check_positive_int,
@@ -50,26 +47,10 @@ def additive_forward(x: jax.Array, out_channels: int = 1) -> jax.Array:
   return jnp.broadcast_to(s, s.shape[:-1] + (out_channels,))
 
 
-@partial(backend.jit_step, static_argnames=("forward", "config"),
-         donate_argnames=("z", "opt"))
-def pgd_chunk(z, opt, y, prior, forward: Forward, config: SolverConfig):
-  """``config.latent_steps`` projected Adam steps for every restart.
-
-  z: ``[R, N, S, L]``. Returns ``(z, opt, data loss [R])``.
-  """
-  unroll = backend.resolve_unroll(config.unroll)
-
-  def one_restart(z1, opt1):
-    z1, opt1, (dl, _) = project_latents(z1, opt1, forward, y, prior, config,
-                                        unroll)
-    return z1, opt1, dl
-
-  return backend.map_restarts(one_restart, z, opt)
-
-
 def pgd(y, prior, forward: Optional[Forward] = None, *,
         num_sources: int = 1, config: SolverConfig = TUNED,
-        key: Optional[jax.Array] = None, callback=None):
+        key: Optional[jax.Array] = None, callback=None,
+        checkpoint_dir=None, checkpoint_every: int = 10):
   """Projected gradient descent on the latents: ``min_z L(forward(G(z)), y)``.
 
   Args:
@@ -83,9 +64,14 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
     num_sources: S.
     config: the solver's config; PGD uses ``outer_steps * latent_steps``
       latent steps, ``latent_lr`` (and its decay), ``alpha``, ``loss``,
-      ``clip``, ``restarts`` and ``unroll``.
+      ``clip``, ``restarts``, ``unroll``, ``grad_pieces`` and ``precision``
+      (G and D run in the arithmetic the blind solver gives them).
     key: PRNG key of the latent initialisation (default ``key(0)``).
     callback: called as ``callback(outer_step, data_loss [R])``.
+    checkpoint_dir: if given, the latents and their Adam state are saved
+      there (``pgd_state.ckpt``) every ``checkpoint_every`` outer steps, and
+      a run started where such a checkpoint exists resumes from it, bit for
+      bit (:mod:`blindinv_jax.runner`).
 
   Returns:
     ``(sources [N, S, H, W, C], latents [N, S, L], data loss per restart)``
@@ -106,17 +92,30 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
     raise ValueError(f"forward must be a function of the sources or None, "
                      f"got {type(forward).__name__}.")
   key = jax.random.key(0) if key is None else key
+  check_positive_int("checkpoint_every", checkpoint_every)
+  y_host = y
   y = jnp.asarray(y)
   z = prior.sample_latents(jax.random.fold_in(key, 0),
                            (config.restarts, y.shape[0], num_sources))
-  opt = jax.vmap(latent_optimizer(config).init)(z)
-  loss = None
-  for t in range(config.outer_steps):
-    z, opt, loss = pgd_chunk(z, opt, y, prior, forward, config)
-    if callback is not None:
-      callback(t + 1, np.asarray(loss))
-  z, _ = select_best(loss, z)
-  return prior.generate(z), z, loss
+  fwd = latent.ParamForward(known=forward)
+  ckpt = None
+  if checkpoint_dir is not None:
+    ckpt = runner.Checkpoint(
+        pathlib.Path(checkpoint_dir) / "pgd_state.ckpt", kind="pgd_state",
+        identity=latent.identity(y_host, prior, config, key, num_sources,
+                                 forward=latent.describe(forward)),
+        every=checkpoint_every)
+  out = runner.run(latent.step, latent.init(z, config), y, None, prior=prior,
+                   steps=config.outer_steps,
+                   settings=runner.Settings.of(config),
+                   static={"forward": fwd, "config": config},
+                   checkpoint=ckpt, unit="outer step",
+                   callback=None if callback is None else
+                   (lambda t, m: callback(t, m["data_loss"])))
+  loss = (out.history[-1]["data_loss"] if out.history else
+          np.full(config.restarts, np.inf, np.float32))
+  z, _ = select_best(jnp.asarray(loss), out.state.z)
+  return prior.generate(z), z, jnp.asarray(loss)
 
 
 def naive_additive(y, prior, num_sources: int, *,

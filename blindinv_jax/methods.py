@@ -186,35 +186,19 @@ def pgd_known_refine(p: Problem):
   """``pgd_known``, then ``refine_restarts`` fresh latent starts per
   observation through the true forward model: the upper bound for
   ``blind_refine``."""
+  from blindinv_jax.latent import ParamForward
   from blindinv_jax.refine import picked_summary, refine_latents
   _, z, _ = baselines.pgd(p.y, p.prior, p.forward,
                           num_sources=p.config.task.num_sources,
                           config=p.config.solver, key=_key(p))
   cb, close = _refine_progress(p, "refine")
-  z, picked, _ = refine_latents(p.y, p.prior, _KnownForward(p.forward), None,
+  z, picked, _ = refine_latents(p.y, p.prior, ParamForward(known=p.forward), None,
                                 z, restarts=p.config.refine_restarts,
                                 config=p.config.solver,
                                 key=jax.random.fold_in(_key(p), 1),
                                 callback=cb)
   close()
   return np.asarray(p.prior.generate(z)), {"refine": picked_summary(picked)}
-
-
-class _KnownForward:
-  """A known ``forward(x)`` as ``forward(params, x)`` (params unused),
-  hashable by the function it wraps."""
-
-  def __init__(self, forward):
-    self.forward = forward
-
-  def __call__(self, params, x):
-    return self.forward(x)
-
-  def __hash__(self):
-    return hash(("known_forward", self.forward))
-
-  def __eq__(self, other):
-    return isinstance(other, _KnownForward) and other.forward is self.forward
 
 
 @register("wiener", "Wiener (known F)")

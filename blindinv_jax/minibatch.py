@@ -45,16 +45,15 @@ def latent_leaves(config: SolverConfig, opt_state):
 
 
 def minibatch_outer_step(state: algorithm.SolverState, y, prior, surrogate,
-                         config: SolverConfig):
+                         config: SolverConfig, unroll=1):
   """One outer step in minibatch mode: an epoch over shuffled minibatches.
 
   The optimiser's step count restarts from the epoch's value for every
   batch, so each latent sees the same Adam steps as in the full-batch
-  solver. Same return value as :func:`blindinv_jax.algorithm.outer_step`;
-  the losses are sums over the epoch's batches (end of each batch's phases).
+  solver. Same arguments and return value as
+  :func:`blindinv_jax.algorithm.outer_step`; the losses are sums over the
+  epoch's batches (end of each batch's phases).
   """
-  unroll = backend.resolve_unroll(config.unroll)
-  prior = backend.prior_at_precision(prior, config.precision)
   n = y.shape[0]
   idx, valid = minibatch_plan(state.key, state.step, n, config.batch_size)
 

@@ -13,7 +13,7 @@ representation error) and turns other methods' estimates into latents.
 """
 from __future__ import annotations
 
-import warnings
+import pathlib
 from functools import partial
 from typing import Optional
 
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from blindinv_jax import algorithm, backend
+from blindinv_jax import algorithm, backend, latent, resume, runner
 from blindinv_jax.validation import check_positive_int, check_prior
 
 
@@ -39,15 +39,17 @@ def project_init(prior, x, key, lr, restarts: int):
   return z, optax.adam(lr).init(z)
 
 
-@partial(jax.jit, static_argnames=("steps", "unroll"), donate_argnums=(2, 3))
-def project_steps(prior, x, z, opt, lr, steps: int, unroll=1):
-  """``steps`` projected Adam steps on z ``[R, N, L]`` towards x
-  ``[N, H, W, C]``; each image's gradient is taken on its own (vmapped)."""
+def project_step(state: latent.LatentState, x, lr, *, prior, unroll,
+                 steps: int):
+  """``steps`` projected Adam steps on ``state.z [R, N, L]`` towards x
+  ``[N, H, W, C]``; each image's gradient is taken on its own (vmapped).
+  A step for :func:`blindinv_jax.runner.run`: ``(state, {})``."""
   grad_one = jax.grad(lambda z, target: l1_per_image(prior, z, target))
   grad_fn = jax.vmap(jax.vmap(grad_one), in_axes=(0, None))
-  return algorithm.projected_adam(z, opt, lambda z: grad_fn(z, x),
-                                  optax.adam(lr), prior.project_latents,
-                                  steps, backend.resolve_unroll(unroll))
+  z, opt = algorithm.projected_adam(state.z, state.opt,
+                                    lambda z: grad_fn(z, x), optax.adam(lr),
+                                    prior.project_latents, steps, unroll)
+  return latent.LatentState(z=z, opt=opt), {}
 
 
 @jax.jit
@@ -62,7 +64,7 @@ def project_best(prior, x, z):
 def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
             key: Optional[jax.Array] = None, restarts: int = 1,
             steps_per_call: Optional[int] = None, unroll=None,
-            lowering: Optional[str] = None, chunk: Optional[int] = None):
+            checkpoint_dir=None):
   """Projects images onto the range of G by projected Adam on the latents.
 
   Args:
@@ -72,12 +74,15 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
     lr: Adam learning rate.
     key: PRNG key for the initial latents (default ``key(0)``).
     restarts: independent initialisations per image.
-    steps_per_call, unroll: how the steps run: a host loop over jitted calls
-      of ``steps_per_call`` steps, each a ``fori_loop`` unrolled as
-      ``unroll`` (``SolverConfig.unroll``'s values). ``None``: the backend's
-      default (:func:`blindinv_jax.backend.default_projection_calls`).
-    lowering, chunk: the former names (``"loop"``: one call of all steps;
-      ``"chunked"``: calls of ``chunk`` fully unrolled steps).
+    steps_per_call, unroll: how the steps run: jitted calls of
+      ``steps_per_call`` steps (:mod:`blindinv_jax.runner`), each a
+      ``fori_loop`` unrolled as ``unroll`` (``SolverConfig.unroll``'s
+      values). ``None``: the backend's default
+      (:func:`blindinv_jax.backend.default_projection_calls`).
+    checkpoint_dir: if given, the latents and their Adam state are saved
+      there (``project_state.ckpt``) every 10 calls, and a projection
+      started where such a checkpoint exists resumes from it, bit for bit
+      (``steps`` may grow; everything else must be the same).
 
   Returns:
     ``(x_hat [N, H, W, C], z [N, latent_dim], loss [N])``.
@@ -89,28 +94,35 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
                      f" for this prior, got shape {tuple(x.shape)}.")
   check_positive_int("project: steps", steps)
   check_positive_int("project: restarts", restarts)
-  if lowering is not None or chunk is not None:
-    warnings.warn("project(lowering=..., chunk=...) is now "
-                  "project(steps_per_call=..., unroll=...)",
-                  DeprecationWarning, stacklevel=2)
-    if lowering not in (None, "loop", "chunked"):
-      raise ValueError(f"project: lowering must be 'loop' or 'chunked', got "
-                       f"{lowering!r}.")
-    if lowering == "loop":
-      steps_per_call, unroll = steps, 1
-    else:
-      steps_per_call = check_positive_int("project: chunk", chunk or 10)
-      unroll = "full"
   default_calls, default_unroll = backend.default_projection_calls(steps)
   steps_per_call = check_positive_int(
       "project: steps_per_call",
       default_calls if steps_per_call is None else steps_per_call)
-  unroll = default_unroll if unroll is None else unroll
+  settings = runner.Settings(
+      unroll=default_unroll if unroll is None else unroll)
   key = jax.random.key(0) if key is None else key
   z, opt = project_init(prior, x, key, lr, restarts)
-  done = 0
-  while done < steps:
-    k = min(steps_per_call, steps - done)
-    z, opt = project_steps(prior, x, z, opt, lr, steps=k, unroll=unroll)
-    done += k
-  return project_best(prior, x, z)
+  state = latent.LatentState(z=z, opt=opt)
+  ckpt = None
+  if checkpoint_dir is not None:
+    from blindinv_jax import __version__
+    ckpt = runner.Checkpoint(
+        pathlib.Path(checkpoint_dir) / "project_state.ckpt",
+        kind="project_state", identity={
+            "images": resume.fingerprint(x),
+            "prior": resume.fingerprint(*jax.tree_util.tree_leaves(prior)),
+            "key": resume.fingerprint(jax.random.key_data(key)),
+            "lr": lr, "restarts": restarts,
+            "steps_per_call": steps_per_call, "unroll": settings.unroll,
+            "package_version": __version__})
+  calls, rest = divmod(steps, steps_per_call)
+  for n, k in ((calls, steps_per_call), (min(rest, 1), rest)):
+    if n:
+      out = runner.run(project_step, state, x, lr, prior=prior, steps=n,
+                       settings=settings, static={"steps": k},
+                       checkpoint=ckpt if k == steps_per_call else None,
+                       unit="call of projection steps")
+      state = out.state
+      if out.message:
+        break
+  return project_best(prior, x, state.z)

@@ -18,20 +18,15 @@ are a candidate as they are, so no observation's data error can grow.
 """
 from __future__ import annotations
 
-from functools import partial
+import pathlib
 from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import backend
-from blindinv_jax.algorithm import (
-  latent_optimizer,
-  project_latents,
-  select_best,
-  stack_sources,
-)
+from blindinv_jax import latent, resume, runner
+from blindinv_jax.algorithm import select_best
 from blindinv_jax.config import TUNED, SolverConfig
 from blindinv_jax.validation import check_positive_int
 
@@ -39,55 +34,33 @@ from blindinv_jax.validation import check_positive_int
 ParamForward = Callable[[Any, jax.Array], jax.Array]
 
 
-@partial(backend.jit_step, static_argnames=("forward", "config"),
-         donate_argnames=("z", "opt"))
-def refine_chunk(z, opt, params, y, prior, forward: ParamForward,
-                 config: SolverConfig):
-  """``config.latent_steps`` projected Adam steps on every start's latents
-  ``z [R, N, S, L]`` through ``forward(params, .)``. Returns ``(z, opt)``."""
-  unroll = backend.resolve_unroll(config.unroll)
-  prior = backend.prior_at_precision(prior, config.precision)
-  fwd = lambda x: forward(params, x)
-
-  def one_start(z1, opt1):
-    z1, opt1, _ = project_latents(z1, opt1, fwd, y, prior, config, unroll)
-    return z1, opt1
-
-  return backend.map_restarts(one_start, z, opt)
-
-
-@partial(jax.jit, static_argnames=("forward",))
-def observation_errors(z, params, y, prior, forward: ParamForward):
-  """L1 data error ``sum |forward(G(z)) - y|`` per start and observation:
-  z ``[R, N, S, L]``, y ``[N, H, W, C_obs]`` -> ``[R, N]``."""
-  def one_start(z1):
-    return jnp.sum(jnp.abs(forward(params, prior.generate(z1)) - y),
-                   axis=tuple(range(1, y.ndim)))
-  return jax.lax.map(one_start, z)
-
-
 def refine_latents(y, prior, forward: ParamForward, params, z, *,
                    restarts: int = 4, config: SolverConfig = TUNED,
-                   key: Optional[jax.Array] = None, callback=None):
+                   key: Optional[jax.Array] = None, callback=None,
+                   checkpoint_dir=None, checkpoint_every: int = 10):
   """Per observation, the best of ``z`` and ``restarts`` fresh latent starts.
 
   Args:
     y: observations ``[N, H, W, C_obs]``.
     prior: the GAN prior.
     forward: ``forward(params, x)`` from sources ``[N, S, H, W, C]`` to
-      observations; a static argument (pass the same function object to
-      avoid recompiling).
+      observations, e.g. a :class:`blindinv_jax.latent.ParamForward`; a
+      static argument (pass the same function object to avoid recompiling).
     params: its parameters (a pytree, or ``None``).
     z: the latents to improve on, ``[N, S, L]``.
     restarts: R, fresh starts per observation (from the prior's latent
       distribution).
     config: the latent schedule: ``outer_steps * latent_steps`` projected
       Adam steps at ``latent_lr`` (and its decay), with ``alpha``, ``loss``,
-      ``clip``, ``unroll`` and ``precision``, as :func:`blindinv_jax.
-      baselines.pgd` runs them.
+      ``clip``, ``unroll``, ``grad_pieces`` and ``precision``, run by
+      :mod:`blindinv_jax.runner` as :func:`blindinv_jax.baselines.pgd` is.
     key: PRNG key of the fresh starts (default ``key(1)``).
     callback: called as ``callback(chunk, chunks)`` after every
       ``latent_steps`` steps.
+    checkpoint_dir: if given, the fresh starts' latents and Adam state are
+      saved there (``refine_state.ckpt``) every ``checkpoint_every``
+      chunks, and a run started where such a checkpoint exists resumes from
+      it, bit for bit.
 
   Returns:
     ``(z [N, S, L], picked [N], error [N])``: the kept latents, which
@@ -103,34 +76,29 @@ def refine_latents(y, prior, forward: ParamForward, params, z, *,
                      f"{y.shape[0]} observations, got shape {tuple(z.shape)}.")
   key = jax.random.key(1) if key is None else key
   fresh = prior.sample_latents(key, (restarts,) + tuple(z.shape[:2]))
-  opt = jax.vmap(latent_optimizer(config).init)(fresh)
-  for t in range(config.outer_steps):
-    fresh, opt = refine_chunk(fresh, opt, params, y, prior, forward, config)
-    if callback is not None:
-      jax.block_until_ready(fresh)      # the bar shows work done, not queued
-      callback(t + 1, config.outer_steps)
+  ckpt = None
+  if checkpoint_dir is not None:
+    check_positive_int("checkpoint_every", checkpoint_every)
+    ckpt = runner.Checkpoint(
+        pathlib.Path(checkpoint_dir) / "refine_state.ckpt",
+        kind="refine_state", every=checkpoint_every,
+        identity=latent.identity(
+            y, prior, config, key, int(z.shape[1]), restarts=restarts,
+            forward=latent.describe(forward), latents=resume.fingerprint(z),
+            params=resume.fingerprint(*jax.tree_util.tree_leaves(params))))
+  out = runner.run(latent.step, latent.init(fresh, config), y, params,
+                   prior=prior, steps=config.outer_steps,
+                   settings=runner.Settings.of(config),
+                   static={"forward": forward, "config": config},
+                   unit="outer step", checkpoint=ckpt,
+                   callback=None if callback is None else
+                   (lambda t, _: callback(t, config.outer_steps)))
+  fresh = out.state.z
   cand = jnp.concatenate([z[None].astype(fresh.dtype), fresh])
-  err = observation_errors(cand, params, y, prior, forward)       # [R+1, N]
+  err = runner.jitted(latent.observation_errors, ("forward",))(
+      cand, params, y, prior, forward)                            # [R+1, N]
   z_best, picked = select_best(err, cand)
   return z_best, picked, jnp.min(err, axis=0)
-
-
-class SurrogateForward:
-  """``forward(params, x)`` of a surrogate module, hashable by the module
-  (so equal surrogates share one compiled program)."""
-
-  def __init__(self, surrogate):
-    self.surrogate = surrogate
-
-  def __call__(self, params, x):
-    return self.surrogate.apply(params, stack_sources(x))
-
-  def __hash__(self):
-    return hash(("surrogate_forward", self.surrogate))
-
-  def __eq__(self, other):
-    return (isinstance(other, SurrogateForward) and
-            other.surrogate == self.surrogate)
 
 
 def refine_solve(result, y, prior, *, restarts: int = 4,
@@ -152,7 +120,7 @@ def refine_solve(result, y, prior, *, restarts: int = 4,
     unchanged), and which candidate each observation kept (0: the solve's).
   """
   config = TUNED if config is None else config
-  forward = SurrogateForward(result.surrogate)
+  forward = latent.ParamForward(surrogate=result.surrogate)
   z, picked, _ = refine_latents(y, prior, forward, result.surrogate_params,
                                 result.latents, restarts=restarts,
                                 config=config, key=key, callback=callback)

@@ -1,22 +1,18 @@
 """``solve``: runs Algorithm 1 on a user's observations.
 
-:func:`solve` validates the inputs, builds the initial state, runs ``T``
-outer steps (one jitted program each: :data:`outer_step`, or
-:data:`minibatch_outer_step` in minibatch mode), calls the callback, stops
-on a non-finite loss, checkpoints and resumes (:mod:`blindinv_jax.resume`),
-and returns the best restart. The algorithm itself is
-:mod:`blindinv_jax.algorithm`; its configuration :mod:`blindinv_jax.config`.
-
-The names this module has always offered (``SolverConfig``, ``PAPER``,
-``TUNED``, ``FAST``, ``SolverState``, ``init_state``, ``outer_step``, the
-phases and losses, ``shard``, the input checks) are re-exported from their
-new homes, so ``from blindinv_jax.solver import ...`` keeps working.
+:func:`solve` validates the inputs, chooses the surrogate family and S when
+they are ``"auto"`` (:mod:`blindinv_jax.auto`), builds the initial state
+(:func:`blindinv_jax.algorithm.init_state`), runs ``T`` outer steps through
+:mod:`blindinv_jax.runner` (:func:`blindinv_jax.algorithm.outer_step`, or
+:func:`blindinv_jax.minibatch.minibatch_outer_step` in minibatch mode), with
+its callback, NaN stop, checkpoint and resume, and returns the best
+restart. The algorithm itself is :mod:`blindinv_jax.algorithm`; its
+configuration :mod:`blindinv_jax.config`.
 """
 from __future__ import annotations
 
 import dataclasses
 import pathlib
-import warnings
 from typing import Any, Callable, Optional, Union
 
 import flax
@@ -25,54 +21,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import algorithm, backend, minibatch, resume
-from blindinv_jax.algorithm import (  # noqa: F401  (re-exported)
-  SolverState,
-  data_loss,
-  latent_optimizer,
-  latent_phase,
-  perceptual_loss,
-  project_latents,
-  select_best,
-  stack_sources,
-  surrogate_optimizer,
-  surrogate_phase,
-)
-from blindinv_jax.backend import (  # noqa: F401  (re-exported)
-  STEP_COMPILER_OPTIONS,
-  default_grad_pieces,
-  default_unroll,
-  map_restarts,
-)
+from blindinv_jax import algorithm, auto, minibatch, resume, runner
+from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig  # noqa: F401
-from blindinv_jax.minibatch import minibatch_plan  # noqa: F401
 from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.parallel import shard
-from blindinv_jax.validation import (  # noqa: F401  (re-exported)
+from blindinv_jax.validation import (
   check_positive_int,
-  check_prior,
   check_surrogate,
   validate_init_latents,
   validate_observations,
   warn_if_out_of_range,
 )
 
-#: One outer step of Algorithm 1 for all restarts, jitted
-#: (:func:`blindinv_jax.algorithm.outer_step`).
-outer_step = backend.jit_step(algorithm.outer_step,
-                              static_argnames=("surrogate", "config"),
-                              donate_argnames=("state",))
-#: One epoch over minibatches, jitted
-#: (:func:`blindinv_jax.minibatch.minibatch_outer_step`).
-minibatch_outer_step = backend.jit_step(
-    minibatch.minibatch_outer_step, static_argnames=("surrogate", "config"),
-    donate_argnames=("state",))
-#: The initial state, jitted (:func:`blindinv_jax.algorithm.init_state`).
-init_state = jax.jit(algorithm.init_state,
-                     static_argnames=("surrogate", "config", "num_sources"))
-#: The best restart's estimates, jitted
-#: (:func:`blindinv_jax.algorithm.final_estimates`).
-finalize = jax.jit(algorithm.final_estimates, static_argnames=("surrogate",))
+#: The initial state and the best restart's estimates, jitted
+#: (:func:`blindinv_jax.algorithm.init_state`,
+#: :func:`blindinv_jax.algorithm.final_estimates`).
+init_state = runner.jitted(algorithm.init_state,
+                           ("surrogate", "config", "num_sources"))
+finalize = runner.jitted(algorithm.final_estimates, ("surrogate",))
 
 #: The per-restart losses an outer step reports and the history keeps.
 LOSS_KEYS = ("surrogate_loss", "latent_loss", "perceptual")
@@ -137,35 +104,17 @@ def _stack_history(history, restarts: int) -> dict:
           np.zeros((0, restarts), np.float32) for k in LOSS_KEYS}
 
 
-def save_state(path, state: SolverState, history, identity: dict):
-  """Atomically writes a solve's state and loss history."""
-  tree = {"state": jax.device_get(state.replace(
-      key=jax.random.key_data(state.key))),
-          "history": _stack_history(history, state.z.shape[0])}
-  resume.save(path, tree, kind=SOLVE_KIND, identity=identity,
-              meta={"step": int(state.step)})
-
-
-def load_state(path, template: SolverState, identity: dict,
-               ignore=("package_version",)):
-  """``(state, history)`` from a solve checkpoint matching ``identity``
-  (``template``: a state of the same structure, e.g. from ``init_state``)."""
-  tree, meta = resume.load(
-      path, kind=SOLVE_KIND, identity=identity, ignore=ignore, labels=_LABELS,
+def checkpoint(checkpoint_dir, identity: dict,
+               every: int = 10) -> runner.Checkpoint:
+  """Where a solve's state is checkpointed: ``checkpoint_dir/
+  solve_state.ckpt``, refused to a solve of another identity."""
+  path = pathlib.Path(checkpoint_dir) / CHECKPOINT_NAME
+  return runner.Checkpoint(
+      path, kind=SOLVE_KIND, identity=identity, every=every, labels=_LABELS,
       message=lambda d: (
           f"{path} is a checkpoint of a different solve: its {d} differ from "
           "this one's. Resume with the same inputs, or write to a new output "
           "folder."))
-  raw_key = jax.random.key_data(template.key)
-  state = flax.serialization.from_state_dict(template.replace(key=raw_key),
-                                             tree["state"])
-  state = jax.tree_util.tree_map(jnp.asarray, state)
-  state = state.replace(key=jax.random.wrap_key_data(
-      state.key, impl=jax.random.key_impl(template.key)))
-  hist = tree["history"]
-  history = [{k: np.asarray(hist[k][t]) for k in hist}
-             for t in range(int(meta.get("step", 0)))]
-  return state, history
 
 
 def _prepare(y, prior, num_sources, surrogate, config, key, init_latents):
@@ -196,7 +145,9 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
           key: Optional[jax.Array] = None,
           callback: Optional[Callable[[int, dict], None]] = None,
           checkpoint_dir=None, checkpoint_every: int = 10,
-          mesh=None, init_latents=None) -> SolveResult:
+          mesh=None, init_latents=None,
+          on_candidate: Optional[Callable] = None,
+          on_choice: Optional[Callable] = None) -> SolveResult:
   """Blindly recovers sources and a surrogate of F from observations.
 
   Args:
@@ -228,6 +179,10 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     init_latents: ``[N, S, L]`` latents restart 0 starts from instead of
       random ones (a warm start, e.g. :func:`blindinv_jax.project.project`
       of another method's estimates); other restarts stay random.
+    on_candidate, on_choice: with ``"auto"``, called as
+      ``on_candidate(row)`` after each screening solve
+      (:func:`blindinv_jax.auto.choose`) and ``on_choice(choice)`` once the
+      choice is made, before the full solve (e.g. to print progress).
 
   Returns:
     A :class:`SolveResult` (with ``choice`` when something was ``"auto"``:
@@ -240,46 +195,34 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
-                     checkpoint_dir, init_latents)
+                     checkpoint_dir, init_latents, on_candidate)
+    if on_choice is not None:
+      on_choice(choice)
     surrogate, num_sources = choice.family, choice.num_sources
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
-  step_fn = outer_step
+  step = algorithm.outer_step
   if config.batch_size is not None and config.batch_size < y_host.shape[0]:
-    step_fn = minibatch_outer_step
+    step = minibatch.minibatch_outer_step
   y = jnp.asarray(y_host)
   state = init_state(key, y, prior, module, config, num_sources, init_latents)
-  history, ckpt = [], None
+  ckpt = prepare = None
   if checkpoint_dir is not None:
-    ckpt = pathlib.Path(checkpoint_dir) / CHECKPOINT_NAME
-    identity = solve_identity(y_host, prior, module, config, num_sources, key,
-                              init_latents)
-    if ckpt.exists():
-      state, history = load_state(ckpt, state, identity)
+    ckpt = checkpoint(checkpoint_dir, solve_identity(
+        y_host, prior, module, config, num_sources, key, init_latents),
+                      checkpoint_every)
   if mesh is not None:
-    y, state = shard(mesh, y, state, config)
-  message = ""
-  for t in range(int(state.step), config.outer_steps):
-    state, metrics = step_fn(state, y, prior, module, config)
-    metrics = jax.device_get(metrics)
-    if not metrics.pop("finite"):
-      bad = [k.replace("_", " ") for k in LOSS_KEYS
-             if not np.all(np.isfinite(metrics[k]))] or ["the state"]
-      message = (f"stopped at outer step {t + 1} of {config.outer_steps}: "
-                 f"{' and '.join(bad)} became NaN or Inf; returning the "
-                 f"state after step {t}. Lower the learning rates or check "
-                 "the observations' scale.")
-      warnings.warn(message, RuntimeWarning, stacklevel=2)
-      break
-    history.append(metrics)
-    if callback is not None:
-      callback(t + 1, metrics)
-    if ckpt is not None and ((t + 1) % checkpoint_every == 0 or
-                             t + 1 == config.outer_steps):
-      save_state(ckpt, state, history, identity)
-  return _result(state, history, y, prior, module, config,
-                 message).replace(choice=choice)
+    y = shard(mesh, y, state, config)[0]
+    prepare = lambda state, args: (shard(mesh, args[0], state, config)[1],
+                                   args)
+  out = runner.run(step, state, y, prior=prior, steps=config.outer_steps,
+                   settings=runner.Settings.of(config),
+                   static={"surrogate": module, "config": config},
+                   callback=callback, checkpoint=ckpt, prepare=prepare,
+                   unit="outer step")
+  return _result(out.state, out.history, y, prior, module, config,
+                 out.message).replace(choice=choice)
 
 
 def _is_auto(v) -> bool:
@@ -287,9 +230,8 @@ def _is_auto(v) -> bool:
 
 
 def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
-            init_latents):
+            init_latents, on_candidate=None):
   """The :class:`blindinv_jax.auto.SurrogateChoice` for an "auto" solve."""
-  from blindinv_jax import auto
   config = config.validate()
   y = validate_observations(y, prior, 1 if _is_auto(num_sources) else
                             num_sources, config.alpha)
@@ -301,7 +243,7 @@ def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
   return auto.choose_once(checkpoint_dir, y=y, prior=prior,
                           num_sources=num_sources,
                           families=auto.families_for(surrogate),
-                          config=config, key=key)
+                          config=config, key=key, on_candidate=on_candidate)
 
 
 def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,
@@ -323,8 +265,9 @@ def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,
   y = jnp.asarray(y_host)
   template = init_state(key, y, prior, module, config, num_sources)
   identity = solve_identity(y_host, prior, module, config, num_sources, key)
-  state, history = load_state(ckpt, template, identity,
-                              ignore=("package_version", "init_latents"))
+  state, history, _ = runner.load(checkpoint(checkpoint_dir, identity),
+                                  template,
+                                  ignore=("package_version", "init_latents"))
   done = int(state.step)
   message = ("" if done >= config.outer_steps else
              f"the checkpoint holds {done} of {config.outer_steps} outer steps")

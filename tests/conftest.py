@@ -10,6 +10,7 @@ suite with XLA's full optimizations instead.
 import importlib.util
 import os
 import pathlib
+import sys
 
 if os.environ.get("BLINDINV_TEST_OPTIMIZE", "0") in ("", "0"):
   os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
@@ -40,5 +41,19 @@ def load_experiment_module(path: str):
   spec = importlib.util.spec_from_file_location(
       name, ROOT / "experiments" / f"{path}.py")
   module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module               # its dataclasses look it up
   spec.loader.exec_module(module)
   return module
+
+
+def solve_step(state, y, prior, surrogate, config):
+  """One outer step exactly as ``solve`` runs it: the runner's jitted chunk
+  of :func:`blindinv_jax.algorithm.outer_step`, or of
+  :func:`blindinv_jax.minibatch.minibatch_outer_step` when
+  ``config.batch_size`` is set (the state is donated)."""
+  from blindinv_jax import algorithm, minibatch, runner
+  step = (algorithm.outer_step if config.batch_size is None
+          else minibatch.minibatch_outer_step)
+  return runner.Compiled(step, settings=runner.Settings.of(config),
+                         surrogate=surrogate, config=config)(state, y,
+                                                             prior=prior)

@@ -19,7 +19,9 @@ from blindinv_jax import (
   data,
   priors,
   refine,
+  runner,
   solver,
+  validation,
 )
 
 DOC = pathlib.Path(__file__).parent.parent / "docs" / "errors.md"
@@ -219,11 +221,11 @@ CASES = [
 
 WARNINGS = [
     ("solve", "observations in 0..255 (not rescaled)",
-     lambda ctx: solver.warn_if_out_of_range(Y + 255.0)),
+     lambda ctx: validation.warn_if_out_of_range(Y + 255.0)),
     ("solve", "observations in 0..1 (not rescaled)",
-     lambda ctx: solver.warn_if_out_of_range(Y + 0.5)),
+     lambda ctx: validation.warn_if_out_of_range(Y + 0.5)),
     ("solve", "RGB observations with a grayscale prior",
-     lambda ctx: solver.warn_if_out_of_range(
+     lambda ctx: validation.warn_if_out_of_range(
          np.zeros((2, 8, 8, 3), np.float32), prior=ctx["prior"])),
 ]
 
@@ -258,7 +260,7 @@ def ctx(tiny_run, tmp_path):
 
 def test_errors_table_is_current(ctx, capsys):
   rows = []
-  jitted = (solver.outer_step, solver.init_state, baselines.pgd_chunk)
+  jitted = (runner.run_chunk, solver.init_state)
   before = [f._cache_size() for f in jitted]
   for entry, desc, fn in CASES:
     capsys.readouterr()

@@ -8,6 +8,7 @@ import pytest
 
 from blindinv_jax import operators as ops, precision, solver
 from blindinv_jax.data import load_images
+from blindinv_jax.models.surrogates import make_surrogate
 
 FEW = solver.TUNED.replace(outer_steps=2, surrogate_steps=3, latent_steps=3,
                            unroll=1)
@@ -107,7 +108,7 @@ def test_a_user_generator_function_can_run_in_bfloat16():
 
 
 def test_the_default_leaves_checkpoint_identities_as_they_were(mnist, blurred):
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   ident = solver.solve_identity(np.asarray(blurred), mnist, module, FEW, 1,
                                 jax.random.key(0))
   assert "precision" not in ident["config"]

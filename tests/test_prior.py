@@ -9,9 +9,11 @@ import pytest
 from blindinv_jax import (
   checkpoint,
   data,
+  latent,
   metrics,
   priors,
   project as project_lib,
+  runner,
   training,
 )
 from blindinv_jax.models import dcgan
@@ -141,8 +143,10 @@ def test_project_vmap_equals_loop_and_lowerings_agree(tiny_run):
   z0 = prior.sample_latents(jax.random.key(1), (1, 4))
   _, opt0 = project_lib.project_init(prior, x[2:3], jax.random.key(1), 1e-2,
                                    restarts=1)
-  single = project_lib.project_steps(prior, x[2:3], z0[:, 2:3], opt0, 1e-2,
-                                   steps=12, unroll="full")[0]
+  state = latent.LatentState(z=z0[:, 2:3], opt=opt0)
+  single = runner.Compiled(project_lib.project_step,
+                           settings=runner.Settings(unroll="full"),
+                           steps=12)(state, x[2:3], 1e-2, prior=prior)[0].z
   np.testing.assert_allclose(single[0, 0], batch[1][2], rtol=1e-4, atol=1e-5)
 
 
@@ -180,11 +184,11 @@ def test_project_does_not_retrace_when_only_data_changes(tiny_run):
   x = jnp.asarray(data.load_images("mnist5k", "test", limit=8, image_size=8))
   project_lib.project(prior, x[:4], steps=20)
   sizes = [f._cache_size() for f in (project_lib.project_init,
-                                     project_lib.project_steps,
+                                     runner.run_chunk,
                                      project_lib.project_best)]
   project_lib.project(prior, x[4:], steps=20, key=jax.random.key(9))
   assert sizes == [f._cache_size() for f in (project_lib.project_init,
-                                             project_lib.project_steps,
+                                             runner.run_chunk,
                                              project_lib.project_best)]
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from blindinv_jax import metrics, operators as ops, solver
+from blindinv_jax import metrics, operators as ops, runner, solver
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -116,8 +116,8 @@ def tiny_prior(tiny_run):
 @SETTINGS
 @given(bad_observations(), st.integers(-2, 2))
 def test_bad_observations_never_reach_jit(tiny_prior, y, num_sources):
-  before = (solver.outer_step._cache_size(), solver.init_state._cache_size())
+  before = (runner.run_chunk._cache_size(), solver.init_state._cache_size())
   with pytest.raises(ValueError):
     solver.solve(y, tiny_prior, num_sources=num_sources)
-  assert (solver.outer_step._cache_size(),
+  assert (runner.run_chunk._cache_size(),
           solver.init_state._cache_size()) == before

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import metrics, operators as ops, refine, solver
+from blindinv_jax import latent, metrics, operators as ops, refine, solver
 
 CFG = solver.SolverConfig(outer_steps=4, latent_steps=25, latent_lr=5e-2,
                           alpha=0.0, unroll=1)
@@ -23,7 +23,7 @@ def sample(tiny_run):
 
 
 def _errors(prior, z, y):
-  return np.asarray(refine.observation_errors(z[None], None, y, prior,
+  return np.asarray(latent.observation_errors(z[None], None, y, prior,
                                               blur3))[0]
 
 

@@ -9,7 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import operators as ops, solver
+from blindinv_jax import algorithm, minibatch, operators as ops, runner, solver
+from blindinv_jax.minibatch import minibatch_plan
+from blindinv_jax.models.surrogates import make_surrogate
+
+from conftest import solve_step
 
 CFG = solver.SolverConfig(outer_steps=3, surrogate_steps=4, latent_steps=4,
                           latent_lr=3e-2, unroll=1, restarts=2)
@@ -28,11 +32,11 @@ def _copy(tree):
 
 def test_minibatch_step_with_one_batch_equals_the_full_step(problem):
   prior, y = problem
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   s0 = solver.init_state(jax.random.key(1), y, prior, module, CFG, 1)
-  full, mf = solver.outer_step(_copy(s0), y, prior, module, CFG)
-  mini, mm = solver.minibatch_outer_step(_copy(s0), y, prior, module,
-                                         CFG.replace(batch_size=10))
+  full, mf = solve_step(_copy(s0), y, prior, module, CFG)
+  mini, mm = solve_step(_copy(s0), y, prior, module,
+                        CFG.replace(batch_size=10))
   np.testing.assert_allclose(mini.z, full.z, atol=1e-6)
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(
       a, b, rtol=1e-5, atol=1e-6), (mini.surrogate_params, mini.latent_opt),
@@ -47,15 +51,15 @@ def test_minibatch_step_with_one_batch_equals_the_full_step(problem):
 def test_minibatch_epoch_updates_every_latent_once(problem):
   prior, y = problem
   cfg = CFG.replace(batch_size=4)                 # 3 batches, 2 padding rows
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   s0 = solver.init_state(jax.random.key(1), y, prior, module, cfg, 1)
-  s1, m = solver.minibatch_outer_step(_copy(s0), y, prior, module, cfg)
+  s1, m = solve_step(_copy(s0), y, prior, module, cfg)
   adam = s1.latent_opt[0]
   np.testing.assert_array_equal(adam.count, [4, 4])        # T2 per epoch
   # Every latent moved and got first moments (no row skipped) ...
   assert np.all(np.any(np.asarray(s1.z != s0.z), axis=(2, 3)))
   assert np.all(np.any(np.asarray(adam.mu) != 0, axis=(2, 3)))
-  idx, valid = solver.minibatch_plan(s0.key, s0.step, 10, 4)
+  idx, valid = minibatch_plan(s0.key, s0.step, 10, 4)
   assert sorted(np.asarray(idx)[np.asarray(valid) > 0].tolist()) == list(
       range(10))
   res = solver.solve(y, prior, surrogate="conv", config=cfg.replace(outer_steps=6))
@@ -74,22 +78,24 @@ def test_minibatch_step_memory_does_not_grow_with_n(tiny_run):
   The full-batch step's scratch grows with N times the activations.
   """
   _, prior = tiny_run
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   cfg = CFG.replace(batch_size=8, restarts=1)
 
   def temp_bytes(n, step):
     y = jnp.zeros((n, 8, 8, 1))
     s = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
-    compiled = step.lower(s, y, prior, module, cfg).compile()
+    compiled = runner.run_chunk.lower(
+        s, (y,), prior, step=step, settings=runner.Settings.of(cfg),
+        static=(("config", cfg), ("surrogate", module))).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
-  grow = (temp_bytes(1024, solver.minibatch_outer_step) -
-          temp_bytes(64, solver.minibatch_outer_step)) / 960
+  grow = (temp_bytes(1024, minibatch.minibatch_outer_step) -
+          temp_bytes(64, minibatch.minibatch_outer_step)) / 960
   s, latent = 1, prior.latent_dim
   state_per_obs = 4 * 3 * s * latent + 4           # z, mu, nu (f32) + index
   assert grow <= 1.5 * state_per_obs, (grow, state_per_obs)
-  full_grow = (temp_bytes(1024, solver.outer_step) -
-               temp_bytes(64, solver.outer_step)) / 960
+  full_grow = (temp_bytes(1024, algorithm.outer_step) -
+               temp_bytes(64, algorithm.outer_step)) / 960
   assert full_grow > 10 * grow, (full_grow, grow)
 
 

@@ -7,8 +7,18 @@ import numpy as np
 import optax
 import pytest
 
-from blindinv_jax import backend, metrics, operators as ops, solver
+from blindinv_jax import (
+  algorithm,
+  backend,
+  metrics,
+  operators as ops,
+  runner,
+  solver,
+)
 from blindinv_jax.models import surrogates
+from blindinv_jax.models.surrogates import make_surrogate
+
+from conftest import solve_step
 
 FAST = solver.SolverConfig(outer_steps=3, surrogate_steps=4, latent_steps=4,
                            latent_lr=3e-2, unroll=2)
@@ -50,10 +60,10 @@ def test_solve_shapes_history_and_loss_falls(blur_problem):
 def test_same_key_same_result_and_no_retrace(blur_problem):
   prior, _, y = blur_problem
   a = solver.solve(y, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
-  compiled = solver.outer_step._cache_size()
+  compiled = runner.run_chunk._cache_size()
   b = solver.solve(y + 0.01, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
   c = solver.solve(y, prior, surrogate="conv", config=FAST, key=jax.random.key(3))
-  assert solver.outer_step._cache_size() == compiled   # data change: no retrace
+  assert runner.run_chunk._cache_size() == compiled   # data change: no retrace
   np.testing.assert_array_equal(a.sources, c.sources)
   np.testing.assert_array_equal(a.history["latent_loss"],
                                 c.history["latent_loss"])
@@ -63,7 +73,7 @@ def test_same_key_same_result_and_no_retrace(blur_problem):
 def test_vmapped_restarts_equal_a_loop_over_restarts(blur_problem):
   prior, _, y = blur_problem
   cfg = FAST.replace(restarts=3)
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   state = solver.init_state(jax.random.key(1), y, prior, module, cfg, 1)
   sl = lambda tree, r: jax.tree_util.tree_map(lambda a: a[r:r + 1], tree)
   singles = [state.replace(z=state.z[r:r + 1],
@@ -71,12 +81,12 @@ def test_vmapped_restarts_equal_a_loop_over_restarts(blur_problem):
                            surrogate_opt=sl(state.surrogate_opt, r),
                            latent_opt=sl(state.latent_opt, r))
              for r in range(3)]
-  batched, m = solver.outer_step(jax.tree_util.tree_map(jnp.copy, state), y,
+  batched, m = solve_step(jax.tree_util.tree_map(jnp.copy, state), y,
                                  prior, module, cfg)
   cfg1 = cfg.replace(restarts=1)
   for r, s in enumerate(singles):
     s = jax.tree_util.tree_map(jnp.copy, s)   # outer_step donates its state
-    one, m1 = solver.outer_step(s, y, prior, module, cfg1)
+    one, m1 = solve_step(s, y, prior, module, cfg1)
     np.testing.assert_allclose(one.z[0], batched.z[r], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m1["latent_loss"][0], m["latent_loss"][r],
                                rtol=1e-5)
@@ -87,7 +97,7 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
   module = KnownBlur(KERNEL)
   z = prior.sample_latents(jax.random.key(2), (6, 1))
   cfg = FAST.replace(alpha=1e-2)
-  phase = jax.jit(partial(solver.latent_phase, prior=prior, surrogate=module,
+  phase = jax.jit(partial(algorithm.latent_phase, prior=prior, surrogate=module,
                           config=cfg, unroll=1))
   z_all = phase(z, optax.adam(1e-2).init(z), {}, y)[0]
   for j in range(6):
@@ -99,16 +109,14 @@ def test_latent_phase_equals_a_loop_over_observations(blur_problem):
 @pytest.mark.parametrize("batch_size", [None, 4])
 def test_latent_gradient_in_pieces_equals_one_piece(blur_problem, batch_size):
   prior, _, y = blur_problem
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   base = FAST.replace(batch_size=batch_size, grad_pieces=1)
-  step = (solver.outer_step if batch_size is None
-          else solver.minibatch_outer_step)
   state = solver.init_state(jax.random.key(4), y, prior, module, base, 1)
-  one, m1 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
-                 base)
+  one, m1 = solve_step(jax.tree_util.tree_map(jnp.copy, state), y, prior,
+                      module, base)
   assert backend.piece_bounds(6, 4) == [(0, 2), (2, 3), (3, 4), (4, 6)]
-  four, m4 = step(jax.tree_util.tree_map(jnp.copy, state), y, prior, module,
-                  base.replace(grad_pieces=4))
+  four, m4 = solve_step(jax.tree_util.tree_map(jnp.copy, state), y, prior,
+                        module, base.replace(grad_pieces=4))
   np.testing.assert_allclose(four.z, one.z, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(m4["latent_loss"], m1["latent_loss"], rtol=1e-5)
 
@@ -118,7 +126,7 @@ def test_known_forward_model_latent_phase_recovers_a_prior_sample(blur_problem):
   module = KnownBlur(KERNEL)
   cfg = FAST.replace(latent_steps=300, latent_lr=5e-2, alpha=0.0)
   z0 = prior.sample_latents(jax.random.key(11), (6, 1))
-  z, _, _ = jax.jit(partial(solver.latent_phase, prior=prior, surrogate=module,
+  z, _, _ = jax.jit(partial(algorithm.latent_phase, prior=prior, surrogate=module,
                             config=cfg, unroll=1))(
       z0, optax.adam(cfg.latent_lr).init(z0), {}, y)
   start = float(metrics.psnr(prior.generate(z0)[:, 0], x).mean())
@@ -161,10 +169,10 @@ def test_effective_kernel_of_a_known_surrogate():
 ])
 def test_bad_input_is_refused_before_tracing(tiny_run, y, kw, match):
   _, prior = tiny_run
-  before = solver.outer_step._cache_size()
+  before = runner.run_chunk._cache_size()
   with pytest.raises(ValueError, match=match):
     solver.solve(y, prior, **kw)
-  assert solver.outer_step._cache_size() == before
+  assert runner.run_chunk._cache_size() == before
 
 
 class TwoChannelOnly(nn.Module):

@@ -7,9 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from blindinv_jax import operators as ops, solver  # noqa: E402
+from blindinv_jax.models.surrogates import make_surrogate  # noqa: E402
 from blindinv_jax.priors import load_prior  # noqa: E402
 
-from conftest import load_experiment_module  # noqa: E402
+from conftest import load_experiment_module, solve_step  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +68,12 @@ def test_one_surrogate_step_and_one_latent_step_match(ref, mnist, kind):
   else:
     x = x.reshape(2, 2, 28, 28, 1)
     y, s = ops.mix(x, ops.random_mixing(jax.random.key(0), 2, 3)), 2
-  module = solver.make_surrogate(kind, y.shape[-1])
+  module = make_surrogate(kind, y.shape[-1])
   st = solver.init_state(jax.random.key(0), y, prior=mnist, surrogate=module,
                          config=cfg, num_sources=s)
   z0 = np.asarray(st.z[0])
   p0 = jax.tree_util.tree_map(lambda a: np.asarray(a[0]), st.surrogate_params)
-  new, m = solver.outer_step(jax.tree_util.tree_map(jnp.copy, st), y, mnist,
+  new, m = solve_step(jax.tree_util.tree_map(jnp.copy, st), y, mnist,
                              module, cfg)
   g, d, sur, s_opt, z, z_opt, yt = ref.make_problem(mnist, y, cfg, z0, p0,
                                                     kind)

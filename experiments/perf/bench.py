@@ -101,12 +101,13 @@ def unrolled_flops(state0, y, prior, module, cfg) -> float:
   The count is affine in T1 and T2, so it is read off three small unrolled
   programs (T1, T2 in {1, 2}) instead of compiling the full one (60-100 s).
   """
-  from blindinv_jax import solver
+  from blindinv_jax import algorithm, runner
 
   def count(t1, t2):
     c = cfg.replace(surrogate_steps=t1, latent_steps=t2, unroll="full")
-    return _flops(solver.outer_step.lower(state0, y, prior, module,
-                                          c).compile())
+    return _flops(runner.Compiled(
+        algorithm.outer_step, settings=runner.Settings.of(c),
+        surrogate=module, config=c).lower(state0, y, prior=prior).compile())
   f11, f21, f12 = count(1, 1), count(2, 1), count(1, 2)
   return (f11 + (cfg.surrogate_steps - 1) * (f21 - f11) +
           (cfg.latent_steps - 1) * (f12 - f11))
@@ -114,8 +115,10 @@ def unrolled_flops(state0, y, prior, module, cfg) -> float:
 
 def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
   """name -> (compile seconds, flops, step function) for the JAX variants."""
-  from blindinv_jax import solver
-  module = solver.make_surrogate("conv", 1)
+  from blindinv_jax import algorithm, backend, runner, solver
+  from blindinv_jax.models.surrogates import make_surrogate
+  from blindinv_jax.parallel import shard
+  module = make_surrogate("conv", 1)
   state0 = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
   impls = {}
   variants = [("default", {}), ("pieces1", {"grad_pieces": 1}),
@@ -128,7 +131,6 @@ def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
               if n in wanted or ("mesh" in wanted and kw.get("mesh"))]
   # The solver's step without backend.STEP_COMPILER_OPTIONS: YNNPACK also
   # takes the convolutions (XLA:CPU's own default).
-  from blindinv_jax import algorithm
   plain = jax.jit(algorithm.outer_step,
                   static_argnames=("surrogate", "config"),
                   donate_argnames=("state",))
@@ -139,21 +141,27 @@ def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
     st, yy = state0, y
     if kw.get("mesh"):
       mesh = jax.make_mesh((ndev,), ("data",))
-      yy, st = solver.shard(mesh, y, jax.tree_util.tree_map(jnp.copy, state0),
+      yy, st = shard(mesh, y, jax.tree_util.tree_map(jnp.copy, state0),
                             c)
     t0 = time.perf_counter()
-    fn = plain if kw.get("plain") else solver.outer_step
-    compiled = fn.lower(st, yy, prior, module, c).compile()
+    if kw.get("plain"):
+      compiled = plain.lower(st, yy, prior, module, c).compile()
+      call = lambda compiled, st, yy: compiled(st, yy, prior)
+    else:
+      compiled = runner.Compiled(
+          algorithm.outer_step, settings=runner.Settings.of(c),
+          surrogate=module, config=c).lower(st, yy, prior=prior).compile()
+      call = lambda compiled, st, yy: compiled(st, (yy,), prior)
     compile_s = time.perf_counter() - t0
     if c.unroll == "full" or (c.unroll is None and
-                               solver.default_unroll() == "full"):
+                               backend.default_unroll() == "full"):
       # XLA's count after optimisation; a while loop's body would be counted
       # once, not once per trip, so the count comes from an unrolled program.
       flops = _flops(compiled)
     holder = {"state": jax.tree_util.tree_map(jnp.copy, st)}
 
-    def step(compiled=compiled, holder=holder, yy=yy):
-      holder["state"], m = compiled(holder["state"], yy, prior)
+    def step(compiled=compiled, holder=holder, yy=yy, call=call):
+      holder["state"], m = call(compiled, holder["state"], yy)
       jax.block_until_ready(m["latent_loss"])
     impls[f"jax_{name}"] = [compile_s, None, step]
   if flops is None:
@@ -168,13 +176,13 @@ def jax_impls(y, prior, cfg, wanted=JAX_VARIANTS):
 
   @jax.jit
   def s_step(params, opt, x_stacked):
-    return solver.surrogate_phase(params, opt, x_stacked, y, module, one, 1)
+    return algorithm.surrogate_phase(params, opt, x_stacked, y, module, one, 1)
 
   @jax.jit
   def z_step(z, opt, params):
-    return solver.latent_phase(z, opt, params, y, prior, module, one, 1)
+    return algorithm.latent_phase(z, opt, params, y, prior, module, one, 1)
 
-  gen = jax.jit(lambda z: solver.stack_sources(prior.generate(z)))
+  gen = jax.jit(lambda z: algorithm.stack_sources(prior.generate(z)))
   pick = lambda t: jax.tree_util.tree_map(lambda a: a[0], t)
   naive = {"z": state0.z[0], "p": pick(state0.surrogate_params),
            "so": pick(state0.surrogate_opt), "zo": pick(state0.latent_opt)}

@@ -27,7 +27,8 @@ import sys
 MINIBATCH = r"""
 import json, resource, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from blindinv_jax import data, operators as ops, solver
+from blindinv_jax import data, minibatch, operators as ops, runner, solver
+from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.priors import load_prior
 n, b, inner = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 prior = load_prior("mnist")
@@ -40,14 +41,15 @@ y = jnp.concatenate([ops.blur(jnp.asarray(x[i:i + 5000]), k)
 del x
 cfg = solver.TUNED.replace(outer_steps=1, surrogate_steps=inner,
                            latent_steps=inner, batch_size=b, unroll=1)
-module = solver.make_surrogate("conv", 1)
+module = make_surrogate("conv", 1)
 state = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
 t0 = time.perf_counter()
-compiled = solver.minibatch_outer_step.lower(state, y, prior, module,
-                                             cfg).compile()
+compiled = runner.Compiled(minibatch.minibatch_outer_step,
+                           settings=runner.Settings.of(cfg), surrogate=module,
+                           config=cfg).lower(state, y, prior=prior).compile()
 compile_s = time.perf_counter() - t0
 t0 = time.perf_counter()
-state, m = compiled(state, y, prior)
+state, m = compiled(state, (y,), prior)
 jax.block_until_ready(state.z)
 epoch_s = time.perf_counter() - t0
 print(json.dumps({"n": n, "batch_size": b, "inner_steps": inner,
@@ -62,7 +64,8 @@ print(json.dumps({"n": n, "batch_size": b, "inner_steps": inner,
 SHARDED = r"""
 import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from blindinv_jax import data, operators as ops, solver
+from blindinv_jax import data, minibatch, operators as ops, runner, solver
+from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.priors import load_prior
 n, inner, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 prior = load_prior("mnist")

@@ -108,8 +108,9 @@ def main(argv=None):
                   help="also profile the PyTorch reference's outer step")
   ap.add_argument("--out", default=None)
   args = ap.parse_args(argv)
-  from blindinv_jax import solver
+  from blindinv_jax import algorithm, runner, solver
   from blindinv_jax.demo import blurred_digits
+  from blindinv_jax.models.surrogates import make_surrogate
   from blindinv_jax.priors import load_prior
   prior = load_prior("mnist")
   _, y, _ = blurred_digits("blur", "test", args.n)
@@ -118,13 +119,16 @@ def main(argv=None):
                              unroll=("full" if args.unroll == "full"
                                      else int(args.unroll)),
                              grad_pieces=args.grad_pieces)
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   state0 = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
-  compiled = solver.outer_step.lower(state0, y, prior, module, cfg).compile()
+  compiled = runner.Compiled(algorithm.outer_step,
+                             settings=runner.Settings.of(cfg),
+                             surrogate=module, config=cfg).lower(
+                                 state0, y, prior=prior).compile()
 
   def run():
     s = jax.tree_util.tree_map(jnp.copy, state0)
-    jax.block_until_ready(compiled(s, y, prior)[1]["latent_loss"])
+    jax.block_until_ready(compiled(s, (y,), prior)[1]["latent_loss"])
   step_s = median_time(run)
 
   # The generator alone: t plain gradient steps on z through G.

@@ -320,6 +320,7 @@ def main(argv=None):
   import jax
 
   from blindinv_jax import data, operators as ops, solver
+  from blindinv_jax.models.surrogates import make_surrogate
   from blindinv_jax.priors import load_prior
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--n", type=int, default=8)
@@ -332,7 +333,7 @@ def main(argv=None):
   x = data.load_images("mnist5k", "test", limit=args.n)
   y = np.asarray(ops.blur(x, ops.gaussian_kernel(9, 2.0)))
   cfg = solver.PAPER.replace(outer_steps=args.outer_steps)
-  module = solver.make_surrogate("conv", 1)
+  module = make_surrogate("conv", 1)
   st = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)
   params0 = jax.tree_util.tree_map(lambda a: np.asarray(a[0]),
                                    st.surrogate_params)

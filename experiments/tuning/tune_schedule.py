@@ -21,19 +21,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import metrics, solver
+from blindinv_jax import algorithm, metrics, runner, solver
 from blindinv_jax.demo import blurred_digits
+from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.priors import load_prior
 
 
 def trace_solve(y, x, prior, cfg, key):
   """Runs the solver step by step; PSNR/SSIM of the best restart per step."""
-  module = solver.make_surrogate("conv", y.shape[-1])
+  module = make_surrogate("conv", y.shape[-1])
+  step = runner.Compiled(algorithm.outer_step,
+                         settings=runner.Settings.of(cfg), surrogate=module,
+                         config=cfg)
   t0 = time.perf_counter()
   state = solver.init_state(key, y, prior, module, cfg, 1)
   rows = []
   for t in range(cfg.outer_steps):
-    state, m = solver.outer_step(state, y, prior, module, cfg)
+    state, m = step(state, y, prior=prior)
     src = solver.finalize(state, y, prior, module)[0][:, 0]
     p = float(jnp.mean(metrics.psnr(src, x)))
     seconds = time.perf_counter() - t0
