@@ -31,6 +31,7 @@ with the winner and keeps the choice in ``SolveResult.choice``.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import warnings
 from typing import Optional, Sequence, Tuple
 
@@ -39,7 +40,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from blindinv_jax import algorithm, resume, runner
+from blindinv_jax.algorithm import stack_sources
+from blindinv_jax.config import TUNED
 from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
+from blindinv_jax.validation import check_positive_int
 
 #: Screening defaults: observations used, share of pixels held out.
 SCREEN_N = 16
@@ -116,6 +121,19 @@ class SurrogateChoice:
                for a, b, g, t, w in self.duels]
     return "\n".join(rows)
 
+  def duel_lines(self, short: bool = False) -> Tuple[str, ...]:
+    """Each duel in words: ``"mixing vs conv: held-out L1 +3.2%, paired t
+    4.10 -> replaces conv (needs ...)"``; ``short``: ``"mixing vs conv:
+    +3.2%, t 4.1"``. The percentage is the challenger's relative cut of the
+    held-out L1 (positive: its error is lower)."""
+    if short:
+      return tuple(f"{b} vs {a}: {g:+.1%}, t {t:.1f}"
+                   for a, b, g, t, _ in self.duels)
+    return tuple(
+        f"{b} vs {a}: held-out L1 {g:+.1%}, paired t {t:.2f} -> "
+        f"{'replaces' if w else 'keeps'} {a} (needs >= {self.min_gain:.0%} "
+        f"and t >= {self.t_crit:g})" for a, b, g, t, w in self.duels)
+
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
 
@@ -135,21 +153,50 @@ class SurrogateChoice:
 CHOICE_NAME = "surrogate_choice.json"
 
 
+def choice_identity(y, prior, num_sources, families, config, key,
+                    **screening) -> dict:
+  """What an "auto" choice depends on (JSON): the observations, the prior,
+  S (or "auto"), the families, the key, the screening settings and the
+  config (less ``outer_steps``, which a resumed solve may grow)."""
+  from blindinv_jax import __version__
+  cfg = dataclasses.asdict(TUNED if config is None else config)
+  cfg.pop("outer_steps")
+  return {"observations": resume.fingerprint(np.asarray(y, np.float32)),
+          "prior": resume.fingerprint(*jax.tree_util.tree_leaves(prior)),
+          "num_sources": num_sources, "families": list(families),
+          "key": resume.fingerprint(jax.random.key_data(
+              jax.random.key(0) if key is None else key)),
+          "config": cfg, "screening": screening,
+          "package_version": __version__}
+
+
 def choose_once(checkpoint_dir, **kw) -> SurrogateChoice:
-  """:func:`choose`, remembered in ``checkpoint_dir/surrogate_choice.json``:
-  a resumed solve continues with the candidate it chose at its start (even
-  if, say, ``outer_steps`` grew and would screen differently). Without a
-  ``checkpoint_dir`` it is :func:`choose`."""
-  import json
-  import pathlib
+  """:func:`choose`, remembered in ``checkpoint_dir/surrogate_choice.json``
+  with the run's identity (:func:`choice_identity`,
+  :class:`blindinv_jax.resume.ResultCache`): a resumed solve continues with
+  the candidate it chose at its start (even if, say, ``outer_steps`` grew
+  and would screen differently); a choice of another run is refused,
+  naming what differs. Without a ``checkpoint_dir`` it is :func:`choose`."""
   if checkpoint_dir is None:
     return choose(**kw)
+  main = {k: kw.get(k) for k in ("y", "prior", "num_sources", "config",
+                                  "key")}
+  screening = {k: v for k, v in kw.items() if k not in main and
+               k not in ("families", "on_candidate")}
   path = pathlib.Path(checkpoint_dir) / CHOICE_NAME
-  if path.is_file():
-    return SurrogateChoice.from_dict(json.loads(path.read_text()))
+  cache = resume.ResultCache(
+      path, choice_identity(families=kw.get("families", tuple(FAMILIES)),
+                            **main, **screening),
+      ignore=("package_version",),
+      note=lambda text: warnings.warn(text, UserWarning, stacklevel=3),
+      message=lambda d: (
+          f"{path} is the surrogate choice of a different solve: {d}. Resume "
+          "with the same inputs, or write to a new output folder."))
+  if cache.rows:
+    return SurrogateChoice.from_dict(cache.rows)
   choice = choose(**kw)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(choice.to_dict(), indent=1))
+  cache.rows.update(resume.jsonable(choice.to_dict()))
+  cache.save()
   return choice
 
 
@@ -230,6 +277,27 @@ def families_for(surrogate) -> Tuple[str, ...]:
                    "input channels fix S.")
 
 
+def screen(y, prior, surrogate: nn.Module, num_sources: int, config, key):
+  """One screening solve: Algorithm 1 through :mod:`blindinv_jax.runner`
+  (one restart, no checkpoint). Returns the best restart's ``(sources [N,
+  S, H, W, C], theta)``; a run that stops on a NaN returns its last finite
+  state, which then scores poorly."""
+  state = runner.jitted(algorithm.init_state,
+                        ("surrogate", "config", "num_sources"))(
+      key, y, prior, surrogate, config, num_sources)
+  with warnings.catch_warnings():       # the full solve warns, once
+    warnings.simplefilter("ignore")
+    out = runner.run(algorithm.outer_step, state, y, prior=prior,
+                     steps=config.outer_steps,
+                     settings=runner.Settings.of(config),
+                     static={"surrogate": surrogate, "config": config},
+                     unit="outer step")
+  x, _, theta, _, _ = runner.jitted(algorithm.final_estimates,
+                                    ("surrogate",))(out.state, y, prior,
+                                                    surrogate)
+  return x, theta
+
+
 def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
                FAMILIES), max_sources: int = MAX_SOURCES, config=None,
            key: Optional[jax.Array] = None, screen_n: int = SCREEN_N,
@@ -245,19 +313,17 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   ``on_candidate(row)`` is called after each with its ``(family, S,
   held-out L1, fit L1)``.
   """
-  from blindinv_jax import solver
-  from blindinv_jax.algorithm import stack_sources
-  config = solver.TUNED if config is None else config
+  config = TUNED if config is None else config
   key = jax.random.key(0) if key is None else key
   bad = [f for f in families if f not in FAMILIES]
   if bad or not families:
     raise ValueError(f"surrogate='auto' chooses among {list(FAMILIES)}; got "
                      f"families={list(families)}.")
   if num_sources == "auto":
-    solver.check_positive_int("max_sources", max_sources)
+    check_positive_int("max_sources", max_sources)
     sources = range(1, max_sources + 1)
   else:
-    solver.check_positive_int("num_sources", num_sources)
+    check_positive_int("num_sources", num_sources)
     sources = (num_sources,)
   if not 0 < fraction < 1:
     raise ValueError(f"fraction (the held-out share of pixels) must be in "
@@ -274,13 +340,11 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   for s in sources:
     for fam in families:
       inner = make_surrogate(fam, ys.shape[-1])
-      with warnings.catch_warnings():   # the full solve warns, once
-        warnings.simplefilter("ignore")
-        res = solver.solve(ys * (1.0 - mask), prior, num_sources=s,
-                           surrogate=HeldOutSurrogate(inner, seed, fraction),
-                           config=cfg, key=key)
-      params = {"params": res.surrogate_params["params"]["inner"]}
-      err = jnp.abs(inner.apply(params, stack_sources(res.sources)) - ys)
+      sources, theta = screen(ys * (1.0 - mask), prior,
+                              HeldOutSurrogate(inner, seed, fraction), s,
+                              cfg, key)
+      params = {"params": theta["params"]["inner"]}
+      err = jnp.abs(inner.apply(params, stack_sources(sources)) - ys)
       rows.append((fam, s, masked_mean(err, mask),
                    masked_mean(err, 1.0 - mask)))
       pixels.append(pixel_means(err, mask))

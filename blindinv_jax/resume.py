@@ -159,7 +159,8 @@ class ResultCache:
   ignore: identity keys this run's rows do not depend on (e.g. a setting of
   a section the run does not touch): they may differ, and the saved value
   is kept. labels: readable names of identity keys. elsewhere: where the
-  refusal sends other arguments' results (``"another --out"``).
+  refusal sends other arguments' results (``"another --out"``); message:
+  ``message(differences) -> str``, the refusal's whole text instead.
 
   A file written before identities were recorded has none: ``legacy(rows)``
   gives what it can tell of it (e.g. from an older ``"setting"`` key, which
@@ -174,7 +175,8 @@ class ResultCache:
                labels: Optional[Dict[str, str]] = None,
                legacy: Optional[Callable[[dict], Optional[dict]]] = None,
                elsewhere: str = "another --out",
-               note: Callable[[str], Any] = print):
+               note: Callable[[str], Any] = print,
+               message: Optional[Callable[[str], str]] = None):
     self.path = pathlib.Path(path)
     identity = jsonable(identity)
     ignore = set(ignore)
@@ -202,10 +204,11 @@ class ResultCache:
     diff = differences(saved, identity, ignore | (set(identity) - known),
                        labels, values=True)
     if diff:
-      raise RunMismatch(
-          f"{self.path} holds the results of another run: "
-          f"{'; '.join(diff)} (saved -> this run). Re-run with its arguments "
-          f"to reuse and add to its rows, or give {elsewhere} for these.")
+      detail = f"{'; '.join(diff)} (saved -> this run)"
+      raise RunMismatch(message(detail) if message else
+          f"{self.path} holds the results of another run: {detail}. Re-run "
+          f"with its arguments to reuse and add to its rows, or give "
+          f"{elsewhere} for these.")
     if self.adopted:
       checked = [k for k in identity if k in known and k not in ignore]
       note(f"{self.path} was written before results recorded their identity"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from blindinv_jax import auto, operators as ops, solver
+from blindinv_jax.models.surrogates import make_surrogate
 
 CFG = solver.SolverConfig(outer_steps=8, surrogate_steps=10, latent_steps=4,
                           latent_lr=3e-2, unroll=2)
@@ -107,7 +108,7 @@ def test_auto_errors(sources):
     auto.choose(y, prior, families=("mlp",))
   with pytest.raises(ValueError, match="needs a named surrogate family"):
     solver.solve(y, prior, num_sources="auto",
-                 surrogate=solver.make_surrogate("conv", 1))
+                 surrogate=make_surrogate("conv", 1))
   with pytest.raises(ValueError, match="fraction"):
     auto.choose(y, prior, fraction=1.5)
 
@@ -122,3 +123,20 @@ def test_a_choice_saved_by_the_old_rule_still_loads():
   assert c.candidates[1] == ("mixing", 1, 0.2, 0.19)
   assert "conv" in c.table()
   assert auto.SurrogateChoice.from_dict(c.to_dict()) == c
+
+
+def test_a_remembered_choice_is_reused_only_by_the_same_run(sources,
+                                                            tmp_path):
+  prior, x = sources
+  y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
+  kw = dict(y=y, prior=prior, num_sources=1, families=("conv",),
+            config=CFG.replace(outer_steps=5), key=jax.random.key(0))
+  first = auto.choose_once(tmp_path, **kw)
+  assert (tmp_path / auto.CHOICE_NAME).is_file()
+  # a resumed solve may run longer: the choice is read back, not screened
+  again = auto.choose_once(tmp_path, **{**kw, "config": CFG})
+  assert again == first
+  with pytest.raises(ValueError, match="key"):
+    auto.choose_once(tmp_path, **{**kw, "key": jax.random.key(1)})
+  with pytest.raises(ValueError, match="observations"):
+    auto.choose_once(tmp_path, **{**kw, "y": y + 0.1})
