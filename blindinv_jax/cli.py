@@ -24,7 +24,7 @@ def load_train_config(spec: str):
   """A train config from a preset name or a Python file with get_config()."""
   from blindinv_jax.models.dcgan import PRESETS
   from blindinv_jax.models.vae import PRESETS as VAE_PRESETS
-  from blindinv_jax.options import load_config_file
+  from blindinv_jax.options import load_config
   from blindinv_jax.training import TrainConfig
   if spec in PRESETS:
     return TrainConfig(model=spec, data={"celeba64": "tfds:celeb_a"}.get(
@@ -36,7 +36,7 @@ def load_train_config(spec: str):
         f"--config {spec!r} is neither a model preset "
         f"({sorted(PRESETS) + sorted(VAE_PRESETS)}) nor "
         "a config file (e.g. experiments/assets/prior_mnist.py).")
-  return load_config_file(spec)
+  return load_config(spec)
 
 
 def _train_prior(args):
@@ -69,20 +69,13 @@ def load_observations(path):
 
 
 def _solve(args):
-  import json
-
   import jax
   import numpy as np
-  from flax import serialization
 
-  from blindinv_jax import solver, viz
-  from blindinv_jax.models.surrogates import (
-    LinearConvSurrogate,
-    effective_kernel,
-  )
+  from blindinv_jax import solver
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
-  from blindinv_jax.report import kernel_summary, load_array, score_sources
+  from blindinv_jax.report import load_array
   from blindinv_jax.validation import (
     channel_notes,
     range_notes,
@@ -115,20 +108,28 @@ def _solve(args):
     notes += channel_notes(y, prior, args.sources)
   for note in notes:
     print(f"note: {note}", file=sys.stderr)  # before the progress bar
-  choice = None
   if args.surrogate == "auto" or auto_s:
-    choice = _choose(y, prior, args, cfg, ckpt_dir)
-    args.surrogate, args.sources = choice.family, choice.num_sources
+    _announce_choice(y, args)
   from blindinv_jax.utils import progress_callback
-  callback, close = progress_callback(cfg.outer_steps)
+  bar = {}
+
+  def callback(step, metrics):                # the bar starts after "auto"
+    if not bar:
+      bar["update"], bar["close"] = progress_callback(cfg.outer_steps)
+    bar["update"](step, metrics)
   with warnings.catch_warnings():            # the notes above, said once
     warnings.simplefilter("ignore", UserWarning)
     res = solver.solve(y, prior, num_sources=args.sources,
                        surrogate=args.surrogate, config=cfg,
                        key=jax.random.key(args.seed), callback=callback,
                        checkpoint_dir=ckpt_dir,
-                       checkpoint_every=args.checkpoint_every)
-  close()
+                       checkpoint_every=args.checkpoint_every,
+                       on_candidate=_print_candidate, on_choice=_print_choice)
+  if bar:
+    bar["close"]()
+  choice = res.choice
+  if choice is not None:
+    args.surrogate, args.sources = choice.family, choice.num_sources
   refined = None
   if args.refine and not res.message:
     from blindinv_jax.refine import picked_summary, refine_solve
@@ -144,6 +145,38 @@ def _solve(args):
     refined = {"restarts": args.refine, "picked": np.asarray(picked).tolist(),
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")
+  summary = write_solve_outputs(out, res, y, truth, {
+      "config": cfg.__dict__, "surrogate": args.surrogate,
+      "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
+      "best_restart": int(res.best_restart), "message": res.message,
+      "choice": None if choice is None else choice.to_dict(),
+      "refine": refined})
+  print_summary(summary, out, args)
+  if res.message:
+    print(f"blindinv solve: {res.message}", file=sys.stderr)
+    return 1
+
+
+def write_solve_outputs(out: pathlib.Path, res, y, truth, record: dict
+                        ) -> dict:
+  """Writes a solve's files to ``out``: ``sources.npy [N, S, H, W, C]``,
+  ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
+  surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
+  (``record`` plus the summary and the loss history) and ``figure.png``
+  (up to 12 observations). Returns the summary: the data loss per
+  observation, the kernel, and scores against ``truth`` if given."""
+  import json
+
+  import jax
+  import numpy as np
+  from flax import serialization
+
+  from blindinv_jax import viz
+  from blindinv_jax.models.surrogates import (
+    LinearConvSurrogate,
+    effective_kernel,
+  )
+  from blindinv_jax.report import kernel_summary, score_sources
   np.save(out / "sources.npy", np.asarray(res.sources))
   np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
   (out / "surrogate_params.msgpack").write_bytes(
@@ -162,31 +195,21 @@ def _solve(args):
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)
   hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
-  (out / "history.json").write_text(json.dumps({
-      "config": cfg.__dict__, "surrogate": args.surrogate,
-      "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
-      "best_restart": int(res.best_restart), "message": res.message,
-      "choice": None if choice is None else choice.to_dict(),
-      "refine": refined, "summary": summary, "history": hist}, indent=1))
-  k = min(len(y), 12)
+  (out / "history.json").write_text(json.dumps(
+      {**record, "summary": summary, "history": hist}, indent=1))
+  k, s = min(len(y), 12), res.sources.shape[1]
   rows = [y[:k], np.asarray(res.reconstruction[:k])]
   labels = ["observed", "estimated\ncorruption"]
-  for i in range(args.sources):
+  for i in range(s):
     rows.append(np.asarray(res.sources[:k, i]))
-    labels.append("recovered" + (f"\nsource {i + 1}" if args.sources > 1
-                                  else ""))
+    labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
   viz.save_rows(out / "figure.png", rows, labels)
-  print_summary(summary, out, args)
-  if res.message:
-    print(f"blindinv solve: {res.message}", file=sys.stderr)
-    return 1
+  return summary
 
 
-def _choose(y, prior, args, cfg, ckpt_dir):
-  """Screens the surrogate families (and S) on held-out pixels, saying so."""
-  import jax
-
+def _announce_choice(y, args):
+  """Says what "auto" is about to screen."""
   from blindinv_jax import auto
   families = auto.families_for(args.surrogate)
   sources = ("1-4" if args.sources == "auto" else args.sources)
@@ -194,19 +217,18 @@ def _choose(y, prior, args, cfg, ckpt_dir):
         f"({', '.join(families)}; "
         f"S = {sources}) on {auto.FRACTION:.0%} held-out pixels of the first "
         f"{min(len(y), auto.SCREEN_N)} observations", file=sys.stderr)
-  choice = auto.choose_once(
-      ckpt_dir, y=y, prior=prior, num_sources=args.sources, families=families,
-      config=cfg, key=jax.random.key(args.seed), on_candidate=lambda r: print(
-          f"  {r[0]:9s} S={r[1]}: held-out L1 {r[2]:.5f} (fit {r[3]:.5f})",
-          file=sys.stderr, flush=True))
-  for cur, rich, gain, t, won in choice.duels:
-    print(f"  {rich} vs {cur}: held-out L1 {gain:+.1%}, paired t {t:.2f} -> "
-          f"{'replaces' if won else 'keeps'} {cur} (needs >= "
-          f"{choice.min_gain:.0%} and t >= {choice.t_crit:g})",
-          file=sys.stderr)
+
+
+def _print_choice(choice):
+  for line in choice.duel_lines():
+    print(f"  {line}", file=sys.stderr)
   print(f"chose surrogate={choice.family!r}, S={choice.num_sources}",
         file=sys.stderr)
-  return choice
+
+
+def _print_candidate(row):
+  print(f"  {row[0]:9s} S={row[1]}: held-out L1 {row[2]:.5f} "
+        f"(fit {row[3]:.5f})", file=sys.stderr, flush=True)
 
 
 def _sources_arg(text: str):

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Optional, Union
 
 import numpy as np
@@ -68,13 +67,6 @@ class SolverConfig:
   unroll: Union[None, int, str] = None
   grad_pieces: Optional[int] = None
   precision: Optional[str] = None
-  chunks: dataclasses.InitVar[Optional[int]] = None   # grad_pieces' old name
-
-  def __post_init__(self, chunks):
-    if chunks is not None:
-      warnings.warn("SolverConfig(chunks=...) is now grad_pieces=...",
-                    DeprecationWarning, stacklevel=3)
-      object.__setattr__(self, "grad_pieces", chunks)
 
   def replace(self, **kw) -> "SolverConfig":
     return dataclasses.replace(self, **kw)

@@ -132,7 +132,7 @@ def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
   argv = ["solve", "--observations", str(tmp_path / "y01.npy"), "--prior",
           str(workdir), "--outer-steps", "1", "--surrogate-steps", "2",
           "--latent-steps", "2", "--truth", str(tmp_path / "truth.npy"),
-          "--out", str(tmp_path / "out")]
+          "--surrogate", "conv", "--out", str(tmp_path / "out")]
   assert cli.main(argv) == 0
   captured = capsys.readouterr()
   assert "note: observations lie in [0, 1]" in captured.err

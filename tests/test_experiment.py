@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from blindinv_jax import experiment as E, solver
+from blindinv_jax import experiment as E, metrics, solver
 from blindinv_jax.models import dcgan
 from blindinv_jax.priors import GANPrior
 
@@ -69,8 +69,8 @@ def test_separation_scores_are_permutation_invariant(tiny_run):
   assert x.shape == (2, 3, 8, 8, 1) and y.shape == (2, 8, 8, 4)
   assert info["mixing"].shape == (3, 4)
   noisy = np.clip(np.asarray(x) + 0.1, -1, 1)
-  a = E.score(noisy, x, True)
-  b = E.score(noisy[:, ::-1], x, True)
+  a = metrics.score(noisy, x, True)
+  b = metrics.score(noisy[:, ::-1], x, True)
   assert a["psnr"] == b["psnr"] and a["psnr"][0] > 20
 
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from blindinv_jax import baselines, experiment as E, metrics, resume
-from blindinv_jax.options import load_config_file
+from blindinv_jax.options import load_experiment
 from blindinv_jax.priors import resolve
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
@@ -48,7 +48,7 @@ def tune_wiener(cfg, prior, n: int) -> dict:
 
 
 def task_config(name, sigma, args, prior):
-  cfg = load_config_file(CONFIGS / f"{name}.py")
+  cfg = load_experiment(CONFIGS / f"{name}.py")
   cfg = cfg.replace(task=dataclasses.replace(cfg.task, noise_sigma=sigma),
                     name=f"{name}_sigma{sigma:g}")
   if args.n:
@@ -110,7 +110,7 @@ def main(argv=None):
   results = cache.rows
   sigmas = [float(s) for s in args.sigmas.split(",")]
   for task in args.tasks.split(","):
-    prior = resolve(args.prior or load_config_file(
+    prior = resolve(args.prior or load_experiment(
         CONFIGS / f"{task}.py").prior)
     rows = results.setdefault(task, {})
     for sigma in sigmas:

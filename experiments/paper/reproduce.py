@@ -1,8 +1,15 @@
 """Reproduces the paper's figures: one experiment config, or all MNIST ones.
 
   python experiments/paper/reproduce.py \
-      --config experiments/paper/configs/mnist_deblur.py --workdir runs/mnist_deblur
-  python experiments/paper/reproduce.py --all --workdir runs/paper [--schedule paper]
+      --config=experiments/paper/configs/mnist_deblur.py --workdir=runs/mnist_deblur
+  python experiments/paper/reproduce.py --all --workdir=runs/paper
+
+A config is a file whose ``get_config()`` returns an ``ml_collections``
+ConfigDict; ``--config=FILE:paper`` runs the paper's schedule, and any field
+can be overridden on the command line, e.g. ``--config.data.split=val
+--config.data.n=16 --config.solver.latent_lr=3e-2 --config.methods=blind,pgd``
+(with ``--all``, the overrides apply to each of the four configs, and
+``--schedule=paper`` picks the paper's schedule for all).
 
 Each run writes to its workdir: figure.png (laid out like the paper's),
 metrics.json (mean and std of PSNR/SSIM per method over the test images, the
@@ -11,24 +18,19 @@ recovered sources; a killed run resumes with the methods it had not done).
 ``--all`` runs the four MNIST configs into WORKDIR/<name>/ and writes
 WORKDIR/results.md, the table of docs/results.md.
 """
-import argparse
 import pathlib
 import sys
 
 from blindinv_jax import experiment as E
-from blindinv_jax.options import (
-  add_experiment_args,
-  apply_experiment_args,
-  load_config_file,
-)
+from blindinv_jax.options import load_experiment, parse_flags
 
 CONFIGS = pathlib.Path(__file__).parent / "configs"
 MNIST = ("mnist_deblur", "mnist_edges", "mnist_sep1", "mnist_sep4")
 
 
 def load_config(path) -> E.ExperimentConfig:
-  """The ExperimentConfig of a config file (``get_config()``)."""
-  return load_config_file(path)
+  """The ExperimentConfig of a config file ``PATH[:ARG]``."""
+  return load_experiment(path)
 
 
 def results_table(all_results) -> str:
@@ -68,20 +70,32 @@ def print_paired(res):
             f"better on {d['better_on']} of {d['images']}")
 
 
+def define(fv):
+  from absl import flags
+  flags.DEFINE_string("workdir", None, "output folder", flag_values=fv,
+                      required=True)
+  flags.DEFINE_bool("all", False, "run the four MNIST configs into "
+                    "WORKDIR/<name>/ and write WORKDIR/results.md",
+                    flag_values=fv)
+  flags.DEFINE_enum("schedule", "tuned", ("tuned", "paper"), "with --all: "
+                    "the configs' tuned schedule or the paper's",
+                    flag_values=fv)
+
+
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--config", help="an experiment config file")
-  ap.add_argument("--all", action="store_true", help="all MNIST configs")
-  ap.add_argument("--workdir", required=True)
-  add_experiment_args(ap)
-  args = ap.parse_args(argv)
-  if bool(args.config) == bool(args.all):
-    ap.error("give exactly one of --config and --all")
+  argv = sys.argv[1:] if argv is None else list(argv)
+  cfg, args = parse_flags(argv, __doc__, define, config_required=False)
+  if (cfg is None) != bool(args.all):
+    print("reproduce.py: error: give exactly one of --config=FILE and --all",
+          file=sys.stderr)
+    sys.exit(2)
   workdir = pathlib.Path(args.workdir)
   if args.all:
+    arg = ":paper" if args.schedule == "paper" else ""
     out = []
     for name in MNIST:
-      cfg = apply_experiment_args(load_config(CONFIGS / f"{name}.py"), args)
+      cfg, _ = parse_flags([f"--config={CONFIGS / name}.py{arg}", *argv],
+                           __doc__, define)
       out.append(E.run_experiment(cfg, workdir / cfg.name))
     table = results_table(out)
     (workdir / "results.md").write_text(table)
@@ -89,7 +103,6 @@ def main(argv=None):
     for res in out:
       print_paired(res)
     return out
-  cfg = apply_experiment_args(load_config(args.config), args)
   res = E.run_experiment(cfg, workdir)
   print(results_table([res]))
   print_paired(res)

@@ -1,36 +1,34 @@
 """Does the learned surrogate prefer the recovered sources to the true ones?
 
   python experiments/paper/surrogate_fit.py \\
-      --config experiments/paper/configs/mnist_sep4.py \\
-      --workdir runs/paper/mnist_sep4 [--method blind_ica] [--split val --n 16]
+      --config=experiments/paper/configs/mnist_sep4.py \\
+      --workdir=runs/paper/mnist_sep4 [--method=blind_ica] \\
+      [--config.data.split=val --config.data.n=16]
 
 Run it on a workdir that ``reproduce.py`` has finished, with the same config
-and overrides (it takes the same override options). Loads the finished blind solve (``solver.load_result``) and prints the mean L1 data
+and overrides. Loads the finished blind solve (``solver.load_result``) and prints the mean L1 data
 loss per observation through the learned surrogate of the recovered sources,
 the true sources and the true sources projected onto the prior
 (``experiment.surrogate_fit``), and how often the projected truth fits
 better. Writes ``WORKDIR/surrogate_fit_<method>.json``.
 """
-import argparse
 import json
 import pathlib
 
 from blindinv_jax import experiment as E
-from blindinv_jax.options import (
-  add_experiment_args,
-  apply_experiment_args,
-  load_config_file,
-)
+from blindinv_jax.options import parse_flags
+
+
+def define(fv):
+  from absl import flags
+  flags.DEFINE_string("workdir", None, "the finished reproduce.py workdir",
+                      flag_values=fv, required=True)
+  flags.DEFINE_enum("method", "blind", E.BLIND, "which blind solve",
+                    flag_values=fv)
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--config", required=True)
-  ap.add_argument("--workdir", required=True)
-  ap.add_argument("--method", default="blind", choices=E.BLIND)
-  add_experiment_args(ap)
-  args = ap.parse_args(argv)
-  cfg = apply_experiment_args(load_config_file(args.config), args)
+  cfg, args = parse_flags(argv, __doc__, define)
   out = E.surrogate_fit(cfg, args.workdir, args.method)
   path = pathlib.Path(args.workdir) / f"surrogate_fit_{args.method}.json"
   path.write_text(json.dumps(out, indent=1))

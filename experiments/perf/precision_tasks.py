@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from blindinv_jax import experiment as E
-from blindinv_jax.options import load_config_file
+from blindinv_jax.options import load_experiment
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from timing import machine_info, machine_line  # noqa: E402
@@ -31,7 +31,7 @@ TASKS = ("mnist_deblur", "mnist_edges", "mnist_sep1", "mnist_sep4")
 
 
 def task_config(task: str, prec: str, n: int):
-  cfg = load_config_file(CONFIGS / f"{task}.py")
+  cfg = load_experiment(CONFIGS / f"{task}.py")
   return cfg.replace(
       solver=cfg.solver.replace(precision=prec), methods=("blind",),
       data=dataclasses.replace(cfg.data, n=n), name=f"{task}_{prec}")

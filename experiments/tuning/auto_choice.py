@@ -25,7 +25,7 @@ import time
 import jax
 
 from blindinv_jax import auto, experiment as E, resume
-from blindinv_jax.options import load_config_file
+from blindinv_jax.options import load_experiment
 from blindinv_jax.priors import resolve
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "paper" / "configs"
@@ -43,7 +43,7 @@ def family_rows(args, prior, res):
   for name, right in TASKS.items():
     if name in out:
       continue
-    cfg = load_config_file(CONFIGS / f"{name}.py")
+    cfg = load_experiment(CONFIGS / f"{name}.py")
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, n=args.n,
                                                split=args.split))
     y = simulate(cfg, prior)
@@ -59,7 +59,7 @@ def family_rows(args, prior, res):
 
 def source_rows(args, prior, res):
   out = res.setdefault("sources", {})
-  base = load_config_file(CONFIGS / "mnist_sep4.py")
+  base = load_experiment(CONFIGS / "mnist_sep4.py")
   for s in (1, 2, 3):
     for draw in range(args.draws):
       label = f"S={s} draw={draw}"
@@ -88,8 +88,8 @@ def tables(res) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for name, r in res["family"].items():
       held = {c[0]: c[2] for c in r["candidates"]}
-      duels = "; ".join(f"{b} vs {a}: {g:+.1%}, t {t:.1f}"
-                        for a, b, g, t, _ in r.get("duels", ()))
+      duels = "; ".join(auto.SurrogateChoice.from_dict(r).duel_lines(
+          short=True))
       lines.append(f"| {name} | {r['right']} | {r['chosen']} | " + " | ".join(
           f"{held.get(f, float('nan')):.5f}" for f in auto.FAMILIES) +
           f" | {duels} | {r['seconds']} |")

@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 
 from blindinv_jax import experiment as E
-from blindinv_jax.options import load_config_file
+from blindinv_jax.options import load_experiment
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "paper" / "configs"
 
@@ -59,7 +59,7 @@ def main(argv=None):
   ap.add_argument("--n", type=int, default=16)
   ap.add_argument("--out", default="docs/results")
   args = ap.parse_args(argv)
-  base = load_config_file(CONFIGS / f"{args.task}.py")
+  base = load_experiment(CONFIGS / f"{args.task}.py")
   base = base.replace(
       task=dataclasses.replace(base.task, noise_sigma=args.sigma),
       data=dataclasses.replace(base.data, split="val", n=args.n),

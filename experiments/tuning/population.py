@@ -18,96 +18,122 @@ like ``reproduce.py`` (PSNR against the clean sources in their best order,
 digits read by the shipped classifier):
 
   python experiments/tuning/population.py \\
-      --config experiments/paper/configs/mnist_sep4.py --split val --n 10 \\
-      --candidates 4 --out runs/population_sep4_val
+      --config=experiments/paper/configs/mnist_sep4.py \\
+      --config.data.split=val --config.data.n=10 --candidates=4 \\
+      --out=runs/population_sep4_val
 
 It writes ``<out>/population.json``.
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import pathlib
 import sys
 import time
-from functools import partial
+from typing import Any
 
+import flax
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import backend, experiment as E, solver
+from blindinv_jax import backend, experiment as E, metrics, runner, solver
 from blindinv_jax.algorithm import (
-  init_state,
   latent_phase,
   select_best,
   stack_sources,
   surrogate_phase,
 )
+from blindinv_jax.latent import ParamForward, observation_errors
 from blindinv_jax.models.surrogates import make_surrogate
-from blindinv_jax.options import (
-  add_experiment_args,
-  apply_experiment_args,
-  load_config_file,
-)
+from blindinv_jax.options import parse_flags
 from blindinv_jax.priors import resolve
-from blindinv_jax.refine import SurrogateForward, observation_errors
 
 
-@partial(backend.jit_step, static_argnames=("surrogate", "config"),
-         donate_argnames=("z", "z_opt", "params", "s_opt"))
-def population_step(z, z_opt, params, s_opt, y, prior, surrogate, config):
-  """One outer step on candidates ``z [R, N, S, L]`` and one theta.
-  Returns ``(z, z_opt, params, s_opt, surrogate loss, kept [N])``."""
-  unroll = backend.resolve_unroll(config.unroll)
-  prior = backend.prior_at_precision(prior, config.precision)
-  err = observation_errors(z, params, y, prior, SurrogateForward(surrogate))
-  z_best, kept = select_best(err, z)
+class PopulationState(flax.struct.PyTreeNode):
+  """Candidates ``z [R, N, S, L]`` and their Adam state; one theta and its
+  Adam state."""
+  z: jax.Array
+  z_opt: Any
+  params: Any
+  s_opt: Any
+
+
+def population_step(state: PopulationState, y, *, prior, unroll, surrogate,
+                    config):
+  """One outer step on the candidates and the one theta (a step for
+  :func:`blindinv_jax.runner.run`). Metrics: the surrogate loss and which
+  candidate each observation kept for it (``[N]``)."""
+  forward = ParamForward(surrogate=surrogate)
+  err = observation_errors(state.z, state.params, y, prior, forward)
+  z_best, kept = select_best(err, state.z)
   x_star = stack_sources(prior.generate(z_best))
-  params, s_opt, s_loss = surrogate_phase(params, s_opt, x_star, y,
-                                          surrogate, config, unroll)
+  params, s_opt, s_loss = surrogate_phase(state.params, state.s_opt, x_star,
+                                          y, surrogate, config, unroll)
 
   def one(z1, o1):
     z1, o1, _ = latent_phase(z1, o1, params, y, prior, surrogate, config,
                              unroll)
     return z1, o1
-  z, z_opt = backend.map_restarts(one, z, z_opt)
-  return z, z_opt, params, s_opt, s_loss, kept
+  z, z_opt = backend.map_restarts(one, state.z, state.z_opt)
+  return (PopulationState(z=z, z_opt=z_opt, params=params, s_opt=s_opt),
+          {"surrogate_loss": s_loss, "kept": kept})
 
 
 def population_solve(y, prior, surrogate: str, num_sources: int, config,
-                     restarts: int, key):
+                     restarts: int, key, checkpoint_dir=None):
   """Algorithm 1 with R latent candidates per observation and one theta.
-  Returns ``(sources [N, S, H, W, C], candidate kept [N], seconds)``."""
+  Returns ``(sources [N, S, H, W, C], candidate kept [N], seconds)``;
+  with ``checkpoint_dir`` it checkpoints and resumes there."""
   module = make_surrogate(surrogate, y.shape[-1])
-  state = init_state(key, y, prior, module, config.replace(restarts=restarts),
-                     num_sources)
-  z, z_opt = state.z, state.latent_opt
+  state = solver.init_state(key, y, prior, module,
+                            config.replace(restarts=restarts), num_sources)
   first = lambda t: jax.tree_util.tree_map(lambda a: a[0], t)
-  params, s_opt = first(state.surrogate_params), first(state.surrogate_opt)
+  state = PopulationState(z=state.z, z_opt=state.latent_opt,
+                          params=first(state.surrogate_params),
+                          s_opt=first(state.surrogate_opt))
+  ckpt = None
+  if checkpoint_dir is not None:
+    ident = solver.solve_identity(np.asarray(y), prior, module, config,
+                                  num_sources, key)
+    ckpt = runner.Checkpoint(pathlib.Path(checkpoint_dir) / "population.ckpt",
+                             kind="population_state",
+                             identity={**ident, "candidates": restarts})
+
+  def report(t, m):
+    if t % 10 == 0:
+      print(f"  step {t}/{config.outer_steps}: surrogate loss "
+            f"{float(m['surrogate_loss']) / y.size:.4f}", flush=True)
   t0 = time.perf_counter()
-  for t in range(config.outer_steps):
-    z, z_opt, params, s_opt, s_loss, kept = population_step(
-        z, z_opt, params, s_opt, y, prior, module, config)
-    if (t + 1) % 10 == 0:
-      print(f"  step {t + 1}/{config.outer_steps}: surrogate loss "
-            f"{float(s_loss) / y.size:.4f}", flush=True)
-  err = observation_errors(z, params, y, prior, SurrogateForward(module))
-  z, kept = select_best(err, z)
+  out = runner.run(population_step, state, jnp.asarray(y), prior=prior,
+                   steps=config.outer_steps,
+                   settings=runner.Settings.of(config),
+                   static={"surrogate": module, "config": config},
+                   callback=report, checkpoint=ckpt, unit="outer step")
+  state = out.state
+  err = runner.jitted(observation_errors, ("forward",))(
+      state.z, state.params, y, prior, ParamForward(surrogate=module))
+  z, kept = select_best(err, state.z)
   x = np.asarray(prior.generate(z))
   return x, np.asarray(kept), time.perf_counter() - t0
 
 
+def define(fv):
+  from absl import flags
+  flags.DEFINE_integer("candidates", 4, "latent candidates per observation "
+                       "(--config.solver.restarts sets the restarts of the "
+                       "Algorithm 1 solve it is compared with)",
+                       flag_values=fv)
+  flags.DEFINE_string("out", None, "output folder", flag_values=fv,
+                      required=True)
+
+
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--config", required=True, help="an experiment config")
-  ap.add_argument("--candidates", type=int, default=4,
-                  help="latent candidates per observation (4); --restarts sets "
-                  "the restarts of the Algorithm 1 solve it is compared with")
-  ap.add_argument("--out", required=True)
-  add_experiment_args(ap)
-  ap.set_defaults(split="val")
-  args = ap.parse_args(argv)
-  cfg = apply_experiment_args(load_config_file(args.config), args).validate()
+  cfg, args = parse_flags(argv, __doc__, define)
+  if not any(a.startswith("--config.data.split") for a in
+             (sys.argv if argv is None else argv)):
+    cfg = cfg.replace(data=dataclasses.replace(cfg.data, split="val"))
   prior = resolve(cfg.prior)
   x, y, _, _ = E.simulate(cfg, prior.image_shape)
   sep = cfg.task.kind == "mix"
@@ -128,14 +154,14 @@ def main(argv=None):
   estimates["population"] = est
   matched = {}
   for m, e in estimates.items():
-    sc = E.score(e, x, sep)
+    sc = metrics.score(e, x, sep)
     matched[m] = sc.pop("matched")
     rows[m].update(sc)
   if cfg.classify:
     acc = E.classify_all(cfg, x, matched)
     for m in rows:
       rows[m]["accuracy"] = acc[m]
-  out = {"config": args.config, "split": cfg.data.split, "n": cfg.data.n,
+  out = {"config": cfg.name, "split": cfg.data.split, "n": cfg.data.n,
          "prior": cfg.prior, "methods": rows,
          "population_minus_blind": E.paired_differences(rows, "population")}
   outdir = pathlib.Path(args.out)

@@ -1,20 +1,25 @@
 """Figure 1b on MNIST: recovering digits from their Sobel edge maps.
 
-  python experiments/paper/reproduce.py --config experiments/paper/configs/mnist_edges.py \
-      --workdir runs/mnist_edges [--schedule paper]
+  python experiments/paper/reproduce.py \
+      --config=experiments/paper/configs/mnist_edges.py --workdir=runs/mnist_edges
+
+The paper's schedule: ``--config=...mnist_edges.py:paper``. Any field can be
+overridden, e.g. ``--config.data.split=val --config.data.n=16``.
 
 50 held-out mnist5k test digits, F = the Sobel filter [[1,0,-1],[2,0,-2],
 [1,0,-1]], the linear conv surrogate; baselines PGD (no F) and PGD with the
 true filter (Wiener does not apply: the Sobel filter is not invertible).
 """
-from blindinv_jax import experiment as E, solver
+from blindinv_jax.config import TUNED
+from blindinv_jax.options import experiment_config
 
 
-def get_config() -> E.ExperimentConfig:
-  return E.ExperimentConfig(
-      name="mnist_edges",
-      title="Blind edge-map inversion, MNIST (Sobel)",
-      data=E.DataSpec(source="mnist5k", split="test", n=50),
-      task=E.TaskSpec(kind="edges"),
-      prior="mnist", classify=True, surrogate="conv", solver=solver.TUNED,
-      methods=("blind", "pgd", "pgd_known"))
+def get_config(schedule=None):
+  c = experiment_config("mnist_edges",
+                        "Blind edge-map inversion, MNIST (Sobel)",
+                        solver=TUNED, schedule=schedule)
+  c.data.update(source="mnist5k", split="test", n=50)
+  c.task.kind = "edges"
+  c.update(prior="mnist", classify=True, surrogate="conv",
+           methods="blind,pgd,pgd_known")
+  return c
