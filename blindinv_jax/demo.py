@@ -44,10 +44,10 @@ def score_blind_kernel_solve(x, y, res, k_true):
   rec = res.sources[:, 0]
   y_view = jnp.clip(y, -1, 1)
   k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
-  scores = {"psnr_observation": metrics.summary(metrics.psnr(y_view, x)),
-            "psnr_recovered": metrics.summary(metrics.psnr(rec, x)),
-            "ssim_observation": metrics.summary(metrics.ssim(y_view, x)),
-            "ssim_recovered": metrics.summary(metrics.ssim(rec, x)),
+  obs = metrics.score(y_view[:, None], x[:, None], separation=False)
+  got = metrics.score(res.sources, x[:, None], separation=False)
+  scores = {"psnr_observation": obs["psnr"], "psnr_recovered": got["psnr"],
+            "ssim_observation": obs["ssim"], "ssim_recovered": got["ssim"],
             "kernel": metrics.kernel_error(k_est, np.asarray(k_true))}
   return scores, rec, k_est
 

@@ -31,7 +31,6 @@ from blindinv_jax import (
   resume,
 )
 from blindinv_jax.config import SolverConfig
-from blindinv_jax.methods import ICA_PROJECT, ica_latents, initial_latents  # noqa: F401
 from blindinv_jax.validation import check_positive_int
 
 METHODS = tuple(methods_lib.REGISTRY)
@@ -155,21 +154,6 @@ def simulate(config: ExperimentConfig, image_shape):
 
 
 # --------------------------------------------------------------- scoring
-
-def score(est, true, separation: bool) -> dict:
-  """PSNR/SSIM per image. For separation both sides are intensity
-  normalised and the estimates matched to the true sources first."""
-  est, true = jnp.asarray(est), jnp.asarray(true)
-  if separation:
-    est = metrics.normalize_intensity(est)
-    true = metrics.normalize_intensity(true)
-    est, perm, _ = metrics.match_sources(est, true)
-  p = np.asarray(metrics.psnr(est, true))
-  s = np.asarray(metrics.ssim(est, true))
-  return {"psnr": metrics.summary(p), "ssim": metrics.summary(s),
-          "psnr_per_image": p.round(3).tolist(),
-          "matched": np.asarray(est)}
-
 
 def _key(config: ExperimentConfig) -> dict:
   """What the methods' results depend on: the config as a JSON dict,
@@ -296,7 +280,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
              "config_key": _hash(key), "methods": {}}
   if not separation:
     y_view = jnp.clip(y, -1, 1)
-    obs = score(y_view[:, None] if y.shape[-1] == x.shape[-1] else
+    obs = metrics.score(y_view[:, None] if y.shape[-1] == x.shape[-1] else
                 y_view[:, None, ..., :x.shape[-1]], x, False)
     results["observation"] = {k: v for k, v in obs.items() if k != "matched"}
   estimates = {}
@@ -308,7 +292,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
     if est is None:
       entry["not_applicable"] = extras.get("why", "not applicable")
     else:
-      sc = score(est, x, separation)
+      sc = metrics.score(est, x, separation)
       estimates[method] = sc.pop("matched")
       entry.update(sc)
     for k in ("kernel_error", "message", "refine"):

@@ -45,6 +45,24 @@ def summary(values) -> list:
   return [float(v.mean()), float(v.std())]
 
 
+def score(est, true, separation: bool) -> dict:
+  """PSNR/SSIM of estimates ``est [N, S, H, W, C]`` against ``true`` (same
+  shape), per image and summarised: ``{"psnr": [mean, std], "ssim": [mean,
+  std], "psnr_per_image": [N*S], "matched": est as scored}``. For
+  separation both sides are intensity normalised and each estimate matched
+  to its true source first (:func:`match_sources`). The one scoring of
+  recoveries: experiments, ``blindinv solve --truth`` and the demo."""
+  est, true = jnp.asarray(est), jnp.asarray(true)
+  if separation:
+    est = normalize_intensity(est)
+    true = normalize_intensity(true)
+    est, _, _ = match_sources(est, true)
+  p = np.asarray(psnr(est, true))
+  s = np.asarray(ssim(est, true))
+  return {"psnr": summary(p), "ssim": summary(s),
+          "psnr_per_image": p.round(3).tolist(), "matched": np.asarray(est)}
+
+
 def frechet_distance(feats_a, feats_b) -> float:
   """Frechet distance between Gaussians fitted to two feature sets
   ``[n_a, d]`` and ``[n_b, d]``: ``|mu_a - mu_b|^2 + Tr(S_a + S_b -
