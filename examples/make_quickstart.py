@@ -86,19 +86,25 @@ for ax, k, t in zip(axes, [k_true, k_est], ["true", "estimated"]):
 plt.show()"""),
 md("""## 5. The pure-function path
 
-`solve` is a thin loop. The pieces are public: `init_state` builds the `SolverState` pytree (latents
-`[R, N, S, latent_dim]`, surrogate parameters, both Adam states, step, key), and `outer_step` is one jitted
-function `state -> state` (it donates its input, so keep only the returned state). Nothing retraces after the
-first call. `m["finite"]` is False if a loss or the state went NaN/Inf, in which case the step was not taken."""),
-code("""module = solver.make_surrogate("conv", out_channels=1)
+`solve` runs pure functions of `blindinv_jax.algorithm` through the runner. The pieces are public
+(`docs/api.md`): `init_state` builds the `SolverState` pytree (latents `[R, N, S, latent_dim]`, surrogate
+parameters, both Adam states, step, key), `outer_step` is one outer step `state -> (state, metrics)`, and
+`final_estimates` picks the best restart. Jit them with the surrogate and the config as static arguments;
+nothing retraces after the first call. `m["finite"]` is False if a loss or the state went NaN/Inf, in which
+case the step was not taken."""),
+code("""from blindinv_jax import algorithm
+from blindinv_jax.models.surrogates import make_surrogate
+module = make_surrogate("conv", out_channels=1)
 cfg = config.replace(outer_steps=3)
-state = solver.init_state(jax.random.key(1), y, prior, module, cfg, 1)
+init = jax.jit(algorithm.init_state, static_argnames=("surrogate", "config", "num_sources"))
+step = jax.jit(algorithm.outer_step, static_argnames=("surrogate", "config"))
+state = init(jax.random.key(1), y, prior, module, cfg, 1)
 print(jax.tree_util.tree_map(jnp.shape, state.z), int(state.step))
 for _ in range(cfg.outer_steps):
-  state, m = solver.outer_step(state, y, prior, module, cfg)
+  state, m = step(state, y, prior, module, cfg)
   losses_r0 = {k: round(float(v[0]), 4) for k, v in m.items() if k != "finite"}
   print(int(state.step), "finite" if bool(m["finite"]) else "NOT finite", losses_r0)
-sources, z, params, y_hat, best = solver.finalize(state, y, prior, module)
+sources, z, params, y_hat, best = algorithm.final_estimates(state, y, prior, module)
 print(sources.shape, z.shape, y_hat.shape)"""),
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
