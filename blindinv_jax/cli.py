@@ -145,6 +145,7 @@ def _solve(args):
     refined = {"restarts": args.refine, "picked": np.asarray(picked).tolist(),
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")
+  from blindinv_jax.report import write_solve_outputs
   summary = write_solve_outputs(out, res, y, truth, {
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
@@ -155,57 +156,6 @@ def _solve(args):
   if res.message:
     print(f"blindinv solve: {res.message}", file=sys.stderr)
     return 1
-
-
-def write_solve_outputs(out: pathlib.Path, res, y, truth, record: dict
-                        ) -> dict:
-  """Writes a solve's files to ``out``: ``sources.npy [N, S, H, W, C]``,
-  ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
-  surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
-  (``record`` plus the summary and the loss history) and ``figure.png``
-  (up to 12 observations). Returns the summary: the data loss per
-  observation, the kernel, and scores against ``truth`` if given."""
-  import json
-
-  import jax
-  import numpy as np
-  from flax import serialization
-
-  from blindinv_jax import viz
-  from blindinv_jax.models.surrogates import (
-    LinearConvSurrogate,
-    effective_kernel,
-  )
-  from blindinv_jax.report import kernel_summary, score_sources
-  np.save(out / "sources.npy", np.asarray(res.sources))
-  np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
-  (out / "surrogate_params.msgpack").write_bytes(
-      serialization.msgpack_serialize(serialization.to_state_dict(
-          jax.device_get(res.surrogate_params))))
-  summary = {"data_loss_per_observation": np.mean(np.abs(
-      np.asarray(res.reconstruction) - y), axis=(1, 2, 3)).round(5).tolist()}
-  if isinstance(res.surrogate, LinearConvSurrogate):
-    kernel = np.asarray(effective_kernel(res.surrogate_params))
-    np.save(out / "effective_kernel.npy", kernel)
-    viz.save_kernels(out / "kernel.png", [kernel[:, :, 0, 0]],
-                     ["estimated kernel"],
-                     title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
-                     "surrogate's effective kernel")
-    summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
-  if truth is not None:
-    summary["truth"] = score_sources(res.sources, truth)
-  hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
-  (out / "history.json").write_text(json.dumps(
-      {**record, "summary": summary, "history": hist}, indent=1))
-  k, s = min(len(y), 12), res.sources.shape[1]
-  rows = [y[:k], np.asarray(res.reconstruction[:k])]
-  labels = ["observed", "estimated\ncorruption"]
-  for i in range(s):
-    rows.append(np.asarray(res.sources[:k, i]))
-    labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
-  rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
-  viz.save_rows(out / "figure.png", rows, labels)
-  return summary
 
 
 def _announce_choice(y, args):

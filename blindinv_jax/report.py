@@ -7,6 +7,7 @@
   training run to keep (each scored once, the best by mean PSNR).
 * :func:`kernel_summary`: the size and centre of an estimated kernel.
 * :func:`score_sources`: PSNR/SSIM of recovered sources against the truth.
+* :func:`write_solve_outputs`: the files ``blindinv solve`` writes.
 """
 from __future__ import annotations
 
@@ -159,12 +160,8 @@ def score_sources(sources, truth) -> dict:
     raise ValueError(f"--truth: shape {list(true.shape)} does not match the "
                      f"recovered sources {list(est.shape)} ([N, S, H, W, C] "
                      "or [N, H, W, C] for one source).")
-  if est.shape[1] > 1:
-    est, true = (metrics.normalize_intensity(est),
-                 metrics.normalize_intensity(true))
-    est, _, _ = metrics.match_sources(est, true)
-  return {"psnr": metrics.summary(metrics.psnr(est, true)),
-          "ssim": metrics.summary(metrics.ssim(est, true))}
+  sc = metrics.score(est, true, separation=est.shape[1] > 1)
+  return {"psnr": sc["psnr"], "ssim": sc["ssim"]}
 
 
 def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
@@ -191,3 +188,52 @@ def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
     return data[names[0]]
   raise ValueError(f"{what}: {path} holds arrays {names}; name the array "
                    f"{' or '.join(repr(k) for k in keys)}.")
+
+
+def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
+  """Writes a solve's files to ``out``: ``sources.npy [N, S, H, W, C]``,
+  ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
+  surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
+  (``record`` plus the summary and the loss history) and ``figure.png``
+  (up to 12 observations). Returns the summary: the data loss per
+  observation, the kernel, and scores against ``truth`` if given."""
+  import json
+
+  import jax
+  import numpy as np
+  from flax import serialization
+
+  from blindinv_jax import viz
+  from blindinv_jax.models.surrogates import (
+    LinearConvSurrogate,
+    effective_kernel,
+  )
+  np.save(out / "sources.npy", np.asarray(res.sources))
+  np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
+  (out / "surrogate_params.msgpack").write_bytes(
+      serialization.msgpack_serialize(serialization.to_state_dict(
+          jax.device_get(res.surrogate_params))))
+  summary = {"data_loss_per_observation": np.mean(np.abs(
+      np.asarray(res.reconstruction) - y), axis=(1, 2, 3)).round(5).tolist()}
+  if isinstance(res.surrogate, LinearConvSurrogate):
+    kernel = np.asarray(effective_kernel(res.surrogate_params))
+    np.save(out / "effective_kernel.npy", kernel)
+    viz.save_kernels(out / "kernel.png", [kernel[:, :, 0, 0]],
+                     ["estimated kernel"],
+                     title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
+                     "surrogate's effective kernel")
+    summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
+  if truth is not None:
+    summary["truth"] = score_sources(res.sources, truth)
+  hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
+  (out / "history.json").write_text(json.dumps(
+      {**record, "summary": summary, "history": hist}, indent=1))
+  k, s = min(len(y), 12), res.sources.shape[1]
+  rows = [y[:k], np.asarray(res.reconstruction[:k])]
+  labels = ["observed", "estimated\ncorruption"]
+  for i in range(s):
+    rows.append(np.asarray(res.sources[:k, i]))
+    labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
+  rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
+  viz.save_rows(out / "figure.png", rows, labels)
+  return summary
