@@ -149,7 +149,7 @@ def _wiener(y, kernel, balance):
 
 
 def wiener_deconvolution(y, kernel, balance: float = 1e-2,
-                         background: float = 0.0):
+                         background: float = 0.0, boundary: str = "zero"):
   """Wiener deconvolution of ``y [N, H, W, C]`` with the true ``kernel``.
 
   ``x = IFFT(conj(K) Y / (|K|^2 + balance))``, per channel, on the
@@ -163,11 +163,13 @@ def wiener_deconvolution(y, kernel, balance: float = 1e-2,
   to ``[-1, 1]``, the images' range.
 
   ``background``: the constant the images sit on (-1 for digits in
-  ``[-1, 1]``). ``blur`` zero-pads, so a non-zero background turns into a
-  dark or bright frame; since F is known here, its response to the
-  background (``background * blur(1)``) is removed before inverting and the
-  background added back, so the filter only inverts the part the FFT model
-  describes exactly.
+  ``[-1, 1]``). With ``boundary="zero"`` ``blur`` zero-pads, so a non-zero
+  background turns into a dark or bright frame; since F is known here, its
+  response to the background (``background * blur(1, kernel, boundary)``)
+  is removed before inverting and the background added back, so the filter
+  only inverts the part the FFT model describes exactly. ``boundary`` is
+  how the observations were made (:data:`blindinv_jax.operators.
+  BOUNDARIES`).
   """
   y = jnp.asarray(y, jnp.float32)
   kernel = jnp.asarray(kernel, jnp.float32)
@@ -181,7 +183,7 @@ def wiener_deconvolution(y, kernel, balance: float = 1e-2,
     raise ValueError(f"wiener_deconvolution: balance must be >= 0, got "
                      f"{balance!r}.")
   from blindinv_jax.operators import blur
-  frame = background * blur(jnp.ones((1,) + y.shape[1:]), kernel)
+  frame = background * blur(jnp.ones((1,) + y.shape[1:]), kernel, boundary)
   x = _wiener(y - frame, kernel, jnp.float32(balance)) + background
   return jnp.clip(x, -1.0, 1.0)
 

@@ -72,24 +72,32 @@ def _solve(args):
   import jax
   import numpy as np
 
-  from blindinv_jax import solver
+  from blindinv_jax import solver, validation as V
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
   from blindinv_jax.report import load_array
-  from blindinv_jax.validation import (
-    channel_notes,
-    range_notes,
-    validate_observations,
-  )
-  y = load_observations(args.observations)
   prior = resolve(args.prior)
   cfg = solver_config(args)
   if args.refine < 0:
     raise ValueError(f"--refine must be 0 (off) or a number of latent "
                      f"starts per observation, got {args.refine}.")
   auto_s = args.sources == "auto"
-  y = validate_observations(y, prior, 1 if auto_s else args.sources,
-                            cfg.alpha)                         # before the bar
+  # Every problem of both inputs in one message, before any work.
+  y = V.convert_input(load_observations(args.observations), args.layout,
+                      args.range)
+  problems = V.observation_problems(y, prior.image_shape,
+                                    fixes=V.CLI_FIXES)
+  truth = None
+  if args.truth is not None:
+    truth = V.convert_input(load_array(args.truth, "--truth"), args.layout,
+                            args.range)
+    flat = (truth.reshape((-1,) + truth.shape[2:]) if truth.ndim == 5
+            else truth)
+    problems += V.observation_problems(flat, prior.image_shape, "--truth",
+                                       fixes=V.CLI_FIXES)
+  V.refuse(problems)
+  y = V.validate_observations(y, prior, 1 if auto_s else args.sources,
+                              cfg.alpha)
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():
@@ -102,12 +110,13 @@ def _solve(args):
     if ckpt_dir.exists():                       # --overwrite: start afresh
       import shutil
       shutil.rmtree(ckpt_dir)
-  truth = None if args.truth is None else load_array(args.truth, "--truth")
-  notes = range_notes(y)
+  notes = [] if args.range else V.range_notes(y, fixes=V.CLI_FIXES)
+  if truth is not None and not args.range:
+    notes += V.range_notes(truth, fixes=V.CLI_FIXES, what="--truth")
   if not auto_s:
-    notes += channel_notes(y, prior, args.sources)
+    notes += V.channel_notes(y, prior, args.sources)
   for note in notes:
-    print(f"note: {note}", file=sys.stderr)  # before the progress bar
+    print(f"warning: {note}", file=sys.stderr)  # before any work
   if args.surrogate == "auto" or auto_s:
     _announce_choice(y, args)
   from blindinv_jax.utils import progress_callback
@@ -275,6 +284,9 @@ def _demo(args):
            seed=args.seed, overwrite=args.overwrite)
 
 
+V_RANGES = ("-1,1", "0,1", "0,255")     # validation.RANGES' keys
+
+
 def build_parser() -> argparse.ArgumentParser:
   from blindinv_jax.options import add_solver_args
   p = argparse.ArgumentParser(prog="blindinv", description=__doc__.split(
@@ -337,7 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
                  help="continue the solve checkpointed in --out (same "
                  "observations, prior and settings; --outer-steps may grow)")
   s.add_argument("--truth", help=".npy/.npz of the true sources ([N, S, H, W, "
-                 "C], or [N, H, W, C] for one source): score the recovery")
+                 "C], or [N, H, W, C] for one source): score the recovery "
+                 "(read with the same --layout and --range)")
+  s.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
+                 help="axis order of --observations and --truth: nhwc "
+                 "(default, [N, H, W, C]) or nchw (PyTorch's [N, C, H, W])")
+  s.add_argument("--range", choices=V_RANGES, default=None, metavar="LO,HI",
+                 help="value scale of --observations and --truth, rescaled "
+                 "to the prior's [-1, 1]: '0,1', '0,255' or '-1,1' (default: "
+                 "taken as [-1, 1], with a warning when the values look like "
+                 "0..1 or 0..255 images)")
   s.add_argument("--checkpoint-every", type=int, default=10,
                  help="outer steps between checkpoints (default 10)")
   s.set_defaults(func=_solve)

@@ -65,6 +65,8 @@ class TaskSpec:
   mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
   noise_sigma: float = 0.0          # Gaussian noise on y, [-1, 1] scale
                                     # (operators.add_noise)
+  boundary: str = "zero"            # blur/edges: how the scene continues
+                                    # past the frame (operators.BOUNDARIES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +99,7 @@ class ExperimentConfig:
     bad = [m for m in self.methods if m not in METHODS]
     if bad:
       raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
+    ops.check_boundary(self.task.boundary)
     if self.task.kind not in ("blur", "edges", "mix"):
       raise ValueError(f"task.kind must be 'blur', 'edges' or 'mix', got "
                        f"{self.task.kind!r}.")
@@ -123,12 +126,13 @@ class ExperimentConfig:
 def forward_model(task: TaskSpec):
   """``(forward, info)``: F as a function of sources ``[N, S, H, W, C]`` and
   what defines it (the kernel or the mixing matrix)."""
+  b = task.boundary
   if task.kind == "blur":
     k = ops.gaussian_kernel(task.kernel_size, task.sigma)
-    return (lambda x: ops.blur(x[:, 0], k)), {"kernel": k}
+    return (lambda x: ops.blur(x[:, 0], k, b)), {"kernel": k, "boundary": b}
   if task.kind == "edges":
     k = jnp.asarray(ops.SOBEL)
-    return (lambda x: ops.blur(x[:, 0], k)), {"kernel": k}
+    return (lambda x: ops.blur(x[:, 0], k, b)), {"kernel": k, "boundary": b}
   m = ops.random_mixing(jax.random.key(task.mixing_seed), task.num_sources,
                         task.num_mixtures)
   return (lambda x: ops.mix(x, m)), {"mixing": m}
@@ -172,6 +176,10 @@ def _key(config: ExperimentConfig) -> dict:
       d["solver"].pop(f, None)
   # noise_sigma was called noise_std: the same identity for the same noise.
   d["task"]["noise_std"] = d["task"].pop("noise_sigma")
+  # The boundary came later: zero padding, what every earlier run used,
+  # leaves the identity as it was.
+  if d["task"].get("boundary") == "zero":
+    d["task"].pop("boundary")
   return resume.jsonable(d)
 
 

@@ -206,7 +206,8 @@ def wiener(p: Problem):
   """Wiener deconvolution with the true kernel."""
   x_hat = baselines.wiener_deconvolution(
       p.y, p.info["kernel"], p.config.wiener_balance,
-      background=p.config.background)
+      background=p.config.background,
+      boundary=p.info.get("boundary", "zero"))
   return np.asarray(x_hat)[:, None], {}
 
 

@@ -7,8 +7,16 @@ All are pure functions on NHWC arrays:
   ``C_obs`` is the number of mixtures.
 
 Filters are applied as cross-correlations (what convolution layers compute),
-per channel, with zero padding and "same" output size; for an even kernel size
-the extra row/column of padding goes after (``lax``'s ``"SAME"`` convention).
+per channel, with "same" output size; for an even kernel size the extra
+row/column of padding goes after (``lax``'s ``"SAME"`` convention). How the
+image continues past its frame is ``boundary`` (:data:`BOUNDARIES`):
+
+* ``"zero"``: zeros (on ``[-1, 1]`` images a mid-grey frame; today's default);
+* ``"scene"``: the scene continues with its border values (edge padding), as
+  a camera sees it: for digits on a -1 background, the background;
+* ``"reflect"``: mirrored about the border pixel, not repeating it (NumPy's
+  and PyTorch's ``"reflect"``; SciPy calls it ``"mirror"``);
+* ``"circular"``: periodic (what an FFT convolution does).
 """
 from __future__ import annotations
 
@@ -36,8 +44,25 @@ def gaussian_kernel(size: int, sigma: float) -> jax.Array:
   return k / jnp.sum(k)
 
 
-def blur(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """Filters every channel of x ``[N, H, W, C]`` with kernel ``[kh, kw]``."""
+#: How the image continues past its frame -> ``jnp.pad`` mode (``"zero"``
+#: pads inside the convolution).
+BOUNDARIES = {"zero": None, "scene": "edge", "reflect": "reflect",
+              "circular": "wrap"}
+
+
+def check_boundary(boundary: str) -> str:
+  """``boundary`` if it is one of :data:`BOUNDARIES`, else a clear error."""
+  if boundary not in BOUNDARIES:
+    raise ValueError(f"boundary must be one of {sorted(BOUNDARIES)} (how the "
+                     f"image continues past its frame), got {boundary!r}.")
+  return boundary
+
+
+def blur(x: jax.Array, kernel: jax.Array, boundary: str = "zero"
+         ) -> jax.Array:
+  """Filters every channel of x ``[N, H, W, C]`` with kernel ``[kh, kw]``;
+  the image continues past its frame as ``boundary`` says (module doc).
+  Returns ``[N, H, W, C]``."""
   x = jnp.asarray(x)
   kernel = jnp.asarray(kernel, x.dtype)
   if x.ndim != 4:
@@ -45,16 +70,26 @@ def blur(x: jax.Array, kernel: jax.Array) -> jax.Array:
   if kernel.ndim != 2:
     raise ValueError(f"expected a 2-D kernel [kh, kw], got shape "
                      f"{kernel.shape}.")
+  mode = BOUNDARIES[check_boundary(boundary)]
   c = x.shape[-1]
   rhs = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))   # [kh, kw, 1, C]
+  padding = "SAME"
+  if mode is not None:
+    (kh, kw), h, w = kernel.shape, x.shape[1], x.shape[2]
+    if mode == "reflect" and (kh > h or kw > w):
+      raise ValueError(f"boundary='reflect' needs a kernel no larger than the "
+                       f"image ({kh}x{kw} > {h}x{w}).")
+    pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in (kh, kw)]
+    x = jnp.pad(x, ((0, 0), *pads, (0, 0)), mode=mode)
+    padding = "VALID"
   return jax.lax.conv_general_dilated(
-      x, rhs, window_strides=(1, 1), padding="SAME",
+      x, rhs, window_strides=(1, 1), padding=padding,
       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
 
 
-def edges(x: jax.Array, kernel=SOBEL) -> jax.Array:
+def edges(x: jax.Array, kernel=SOBEL, boundary: str = "zero") -> jax.Array:
   """The edge map of x ``[N, H, W, C]``: :func:`blur` with an edge kernel."""
-  return blur(x, kernel)
+  return blur(x, kernel, boundary)
 
 
 def random_mixing(key: jax.Array, num_sources: int,

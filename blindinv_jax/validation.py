@@ -6,6 +6,7 @@ Each check runs on host values before any tracing and raises one
 from __future__ import annotations
 
 import warnings
+from typing import List, Optional
 
 import jax
 import jax.numpy as jnp
@@ -45,68 +46,136 @@ def check_perceptual(prior, alpha: float) -> None:
         "alpha=0 (SolverConfig(alpha=0), or --alpha 0 on the command line).")
 
 
+#: How each certain problem is fixed: in Python (the default) or on the
+#: command line (:data:`CLI_FIXES`).
+PYTHON_FIXES = {
+    "layout": "transpose them with np.transpose(y, (0, 2, 3, 1))",
+    "channel": "add a channel axis (y[..., None]) for single-channel images",
+    "nonfinite": "remove or repair them before solving",
+    "range01": "rescale them as 2 * y - 1",
+    "range255": "rescale them as y / 127.5 - 1",
+}
+CLI_FIXES = {
+    "layout": "pass --layout nchw",
+    "channel": "save them as [N, H, W, 1]",
+    "nonfinite": "remove or repair them before solving",
+    "range01": "pass --range 0,1",
+    "range255": "pass --range 0,255",
+}
+
+
+def observation_problems(y, image_shape, what: str = "observations",
+                         fixes: Optional[dict] = None) -> List[str]:
+  """Everything certainly wrong with ``y`` (meant as ``[N, H, W, C]`` on a
+  prior's ``image_shape`` grid), as sentences naming the fix, all at once:
+  the number of axes, the dtype, an NCHW layout, the grid size, NaN/Inf."""
+  fixes = {**PYTHON_FIXES, **(fixes or {})}
+  y = np.asarray(y)
+  h, w = tuple(image_shape[:2])
+  if y.ndim == 3:
+    return [f"{what} must be [N, H, W, C_obs]; got shape {y.shape}: "
+            f"{fixes['channel']}."]
+  if y.ndim != 4:
+    return [f"{what} must be [N, H, W, C_obs], got shape {y.shape}."]
+  out = []
+  if not (np.issubdtype(y.dtype, np.floating) or
+          np.issubdtype(y.dtype, np.integer)) or y.dtype == np.bool_:
+    out.append(f"{what} must be real numbers (a float or int array), got "
+               f"dtype {y.dtype}.")
+  if y.shape[0] < 1:
+    out.append(f"{what}: need at least one observation (N >= 1).")
+  if tuple(y.shape[1:3]) != (h, w):
+    if tuple(y.shape[2:4]) == (h, w) and y.shape[1] in (1, 3, 4):
+      out.append(f"{what} have shape {list(y.shape)}, which looks like [N, C, "
+                 f"H, W]; the solver takes [N, H, W, C]: {fixes['layout']}.")
+    else:
+      out.append(f"{what} are {y.shape[1]}x{y.shape[2]} but the prior "
+                 f"generates {h}x{w} images; resize them or use a prior "
+                 "trained at that size.")
+  if np.issubdtype(y.dtype, np.floating):
+    finite = np.isfinite(y)
+    if not np.all(finite):
+      out.append(f"{what} contain {int(finite.size - finite.sum())} NaN or "
+                 f"Inf values; {fixes['nonfinite']}.")
+  return out
+
+
+#: ``--range`` values: the scale of the user's arrays -> to ``[-1, 1]``.
+RANGES = {"-1,1": lambda a: a, "0,1": lambda a: 2.0 * a - 1.0,
+          "0,255": lambda a: a / 127.5 - 1.0}
+
+
+def convert_input(a, layout: str = "nhwc", value_range: Optional[str] = None):
+  """A user's array on the solver's conventions: ``layout="nchw"`` moves the
+  channel axis of ``[N, C, H, W]`` (or ``[N, S, C, H, W]``) last;
+  ``value_range`` (:data:`RANGES`) rescales it to ``[-1, 1]``. Returns a
+  float32 numpy array (the input itself when nothing is asked)."""
+  a = np.asarray(a)
+  if layout not in ("nhwc", "nchw"):
+    raise ValueError(f"layout must be 'nhwc' or 'nchw', got {layout!r}.")
+  if value_range is not None and value_range not in RANGES:
+    raise ValueError(f"range must be one of {sorted(RANGES)}, got "
+                     f"{value_range!r}.")
+  if layout == "nchw":
+    if a.ndim < 4:
+      raise ValueError(f"--layout nchw needs [N, C, H, W] (or [N, S, C, H, "
+                       f"W]) arrays, got shape {list(a.shape)}.")
+    a = np.moveaxis(a, -3, -1)
+  if value_range is not None:
+    a = RANGES[value_range](a.astype(np.float32))
+  return a
+
+
+def refuse(problems: List[str]) -> None:
+  """One ``ValueError`` with every problem (none: nothing)."""
+  if len(problems) == 1:
+    raise ValueError(problems[0])
+  if problems:
+    raise ValueError(f"{len(problems)} problems, all to fix before "
+                     "anything runs:\n" + "\n".join(f"  - {p}"
+                                                      for p in problems))
+
+
 def validate_observations(y, prior, num_sources,
                           alpha: float = 0.0) -> np.ndarray:
   """Checks y (and the prior, for the perceptual weight ``alpha``) before any
-  tracing; returns y as float32 ``[N, H, W, C_obs]``."""
+  tracing, every problem in one message (:func:`observation_problems`);
+  returns y as float32 ``[N, H, W, C_obs]``."""
   check_prior(prior)
-  y = np.asarray(y)
-  if y.ndim == 3:
-    raise ValueError(f"observations must be [N, H, W, C_obs]; got shape "
-                     f"{y.shape}: add a channel axis (y[..., None]) for "
-                     "single-channel images.")
-  if y.ndim != 4:
-    raise ValueError(f"observations must be [N, H, W, C_obs], got shape "
-                     f"{y.shape}.")
-  if not (np.issubdtype(y.dtype, np.floating) or
-          np.issubdtype(y.dtype, np.integer)) or y.dtype == np.bool_:
-    raise ValueError(f"observations must be real numbers (a float or int "
-                     f"array), got dtype {y.dtype}.")
-  y = y.astype(np.float32)
-  if y.shape[0] < 1:
-    raise ValueError("observations: need at least one observation (N >= 1).")
-  if tuple(y.shape[1:3]) != tuple(prior.image_shape[:2]):
-    if tuple(y.shape[2:4]) == tuple(prior.image_shape[:2]) and (
-        y.shape[1] in (1, 3, 4)):
-      raise ValueError(
-          f"observations have shape {list(y.shape)}, which looks like [N, C, "
-          f"H, W]; the solver takes [N, H, W, C]: transpose them with "
-          "np.transpose(y, (0, 2, 3, 1)).")
-    raise ValueError(
-        f"observations are {y.shape[1]}x{y.shape[2]} but the prior generates "
-        f"{prior.image_shape[0]}x{prior.image_shape[1]} images; resize them or "
-        "use a prior trained at that size.")
-  if not np.all(np.isfinite(y)):
-    bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
-    raise ValueError(f"observations contain {bad} NaN or Inf values; remove "
-                     "or repair them before solving.")
+  refuse(observation_problems(y, prior.image_shape))
+  y = np.asarray(y).astype(np.float32)
   check_positive_int("num_sources", num_sources)
   check_perceptual(prior, alpha)
   return y
 
 
-def range_notes(y: np.ndarray, limit: float = 10.0) -> list:
-  """What looks wrong with the observations' value range, as sentences.
+def range_notes(y: np.ndarray, limit: float = 10.0,
+                fixes: Optional[dict] = None, what: str = "observations"
+                ) -> list:
+  """What may be wrong with the value range of ``y``, as sentences naming
+  the fix (``fixes``: :data:`PYTHON_FIXES` or :data:`CLI_FIXES`).
 
   The prior's images are in ``[-1, 1]``: a blur of them stays in ``[-1,
   1]``, a Sobel edge map in ``[-8, 8]``, a mixture ``|M^T X|`` of three
   sources within a few units. Values beyond ``limit`` usually mean 0..255
-  data; values all within ``[0, 1]`` often mean 0..1 data.
+  data; values all within ``[0, 1]`` often mean 0..1 data (but a
+  non-negative process, e.g. ``|mixtures|``, makes them too).
   """
+  fixes = {**PYTHON_FIXES, **(fixes or {})}
   notes = []
   peak = float(np.max(np.abs(y)))
   if peak > limit:
     notes.append(
-        f"observations reach |y| = {peak:g}, far outside the range the prior's "
+        f"{what} reach |y| = {peak:g}, far outside the range the prior's "
         f"images [-1, 1] produce (|y| <= 8 for the built-in forward models); "
-        "rescale them the way the prior's training images were "
-        "(e.g. y / 127.5 - 1 for 0..255 data), or the solver may not converge.")
+        f"if they are 0..255 images, {fixes['range255']}, or the solver may "
+        "not converge.")
   elif float(np.min(y)) >= 0.0 and peak <= 1.0 and peak > 0.0:
     notes.append(
-        "observations lie in [0, 1] while the prior's images are in [-1, 1]: "
-        "if they are images scaled to 0..1, rescale them as 2 * y - 1 (a "
-        "process whose output is non-negative, e.g. |mixtures|, can be left "
-        "as it is).")
+        f"{what} lie in [0, 1] while the prior's images are in [-1, 1]: if "
+        f"they are images scaled to 0..1, {fixes['range01']} (a process "
+        "whose output is non-negative, e.g. |mixtures|, can be left as it "
+        "is).")
   return notes
 
 

@@ -135,8 +135,9 @@ def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
           "--surrogate", "conv", "--out", str(tmp_path / "out")]
   assert cli.main(argv) == 0
   captured = capsys.readouterr()
-  assert "note: observations lie in [0, 1]" in captured.err
-  assert captured.err.index("note:") < captured.err.index("solve:")
+  assert "warning: observations lie in [0, 1]" in captured.err
+  assert "pass --range 0,1" in captured.err
+  assert captured.err.index("warning:") < captured.err.index("solve:")
   assert "UserWarning" not in captured.err             # said once, as a note
   for line in ("data loss |F_hat(x) - y| per pixel", "estimated kernel: ",
                "against --truth: PSNR", "blindinv prior-report --prior"):
@@ -219,3 +220,46 @@ def test_prior_report_ranks_snapshots(tiny_run, tmp_path, capsys):
   assert ranks["best"] in ranks["psnr"] and ranks["split"] == "val"
   assert "best on val:" in capsys.readouterr().out
 
+
+
+def test_solve_reports_every_input_problem_at_once(tiny_run, tmp_path,
+                                                   capsys):
+  import numpy as np
+  workdir, _ = tiny_run
+  y = np.zeros((3, 1, 8, 8), np.float32)             # NCHW, as PyTorch
+  y[0, 0, 0, 0] = np.nan
+  np.save(tmp_path / "y.npy", y)
+  np.save(tmp_path / "t.npy", np.zeros((3, 5, 5, 1), np.float32))
+  argv = ["solve", "--observations", str(tmp_path / "y.npy"), "--prior",
+          str(workdir), "--truth", str(tmp_path / "t.npy"), "--out",
+          str(tmp_path / "out")]
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert "3 problems" in err and "pass --layout nchw" in err
+  assert "1 NaN or Inf" in err and "--truth are 5x5" in err
+  assert not (tmp_path / "out").exists()              # nothing ran
+
+
+def test_solve_takes_nchw_0_1_arrays_with_layout_and_range(tiny_run,
+                                                           tmp_path, capsys):
+  import jax
+  import numpy as np
+
+  from blindinv_jax import operators as ops
+  workdir, prior = tiny_run
+  x = np.asarray(prior.generate(prior.sample_latents(jax.random.key(0), 3)))
+  y = np.asarray(ops.blur(x, ops.gaussian_kernel(3, 1.0)))
+  nchw01 = (np.transpose(y, (0, 3, 1, 2)) + 1) / 2
+  np.save(tmp_path / "y.npy", nchw01)
+  np.save(tmp_path / "t.npy", (np.transpose(x, (0, 3, 1, 2)) + 1) / 2)
+  argv = ["solve", "--observations", str(tmp_path / "y.npy"), "--prior",
+          str(workdir), "--truth", str(tmp_path / "t.npy"), "--layout",
+          "nchw", "--range", "0,1", "--surrogate", "conv", "--outer-steps",
+          "1", "--surrogate-steps", "2", "--latent-steps", "2", "--out",
+          str(tmp_path / "out")]
+  assert cli.main(argv) == 0
+  captured = capsys.readouterr()
+  assert "warning:" not in captured.err
+  assert "against --truth: PSNR" in captured.out
+  rec = np.load(tmp_path / "out" / "reconstruction.npy")
+  assert rec.shape == y.shape

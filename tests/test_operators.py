@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import operators as ops
+from blindinv_jax import data, operators as ops
 
 
 @pytest.mark.parametrize("size,sigma", [(9, 2.0), (20, 5.0), (1, 1.0)])
@@ -92,3 +92,37 @@ def test_add_noise_is_reproducible_per_key_and_has_its_sigma():
   assert ops.add_noise(jax.random.key(3), y, 0.0) is y
   with pytest.raises(ValueError, match="sigma must be >= 0"):
     ops.add_noise(jax.random.key(3), y, -0.1)
+
+
+@pytest.mark.parametrize("boundary, scipy_mode", [
+    ("zero", "constant"), ("scene", "nearest"), ("reflect", "mirror"),
+    ("circular", "wrap")])
+@pytest.mark.parametrize("kshape", [(5, 4), (3, 3)])
+def test_blur_boundaries_match_scipy(boundary, scipy_mode, kshape):
+  from scipy import ndimage
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(2, 12, 10, 1)).astype(np.float32)
+  k = rng.normal(size=kshape).astype(np.float32)
+  got = np.asarray(ops.blur(x, k, boundary=boundary))
+  # lax's SAME puts an even kernel's extra padding after: scipy's origin -1
+  origin = tuple(-1 if s % 2 == 0 else 0 for s in kshape)
+  ref = np.stack([ndimage.correlate(x[i, ..., 0], k, mode=scipy_mode,
+                                    origin=origin) for i in range(2)])
+  np.testing.assert_allclose(got[..., 0], ref, atol=1e-5)
+
+
+def test_blur_boundaries_agree_inside_and_the_scene_has_no_frame():
+  x = np.asarray(data.load_images("mnist5k", "test", limit=2))
+  k = ops.gaussian_kernel(9, 2.0)
+  outs = {b: np.asarray(ops.blur(x, k, boundary=b)) for b in ops.BOUNDARIES}
+  for b, out in outs.items():                  # 4 pixels from the border
+    np.testing.assert_allclose(out[:, 4:-4, 4:-4], outs["zero"][:, 4:-4, 4:-4],
+                               atol=1e-6, err_msg=b)
+  flat = -np.ones((1, 28, 28, 1), np.float32)   # the background alone
+  np.testing.assert_allclose(ops.blur(flat, k, boundary="scene"), flat,
+                             atol=1e-6)
+  assert float(ops.blur(flat, k)[0, 0, 0, 0]) > -0.5   # zero's grey frame
+  np.testing.assert_array_equal(ops.edges(x, boundary="circular"),
+                                ops.blur(x, ops.SOBEL, boundary="circular"))
+  with pytest.raises(ValueError, match="boundary must be one of"):
+    ops.blur(x, k, boundary="mirror")
