@@ -42,7 +42,7 @@ import numpy as np
 
 from blindinv_jax import algorithm, resume, runner
 from blindinv_jax.algorithm import stack_sources
-from blindinv_jax.config import TUNED
+from blindinv_jax.config import TUNED, for_prior
 from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
 from blindinv_jax.validation import check_positive_int
 
@@ -313,7 +313,7 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   ``on_candidate(row)`` is called after each with its ``(family, S,
   held-out L1, fit L1)``.
   """
-  config = TUNED if config is None else config
+  config = for_prior(TUNED if config is None else config, prior)
   key = jax.random.key(0) if key is None else key
   bad = [f for f in families if f not in FAMILIES]
   if bad or not families:

@@ -25,7 +25,7 @@ import numpy as np
 
 from blindinv_jax import latent, runner
 from blindinv_jax.algorithm import select_best
-from blindinv_jax.config import TUNED, SolverConfig
+from blindinv_jax.config import TUNED, SolverConfig, for_prior
 from blindinv_jax.validation import (
   check_positive_int,
   validate_observations,
@@ -77,7 +77,7 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
     ``(sources [N, S, H, W, C], latents [N, S, L], data loss per restart)``
     for the restart with the lowest data loss.
   """
-  config = config.validate()
+  config = for_prior(config.validate(), prior)
   y = validate_observations(y, prior, num_sources, config.alpha)
   warn_if_out_of_range(y)
   if forward is None:

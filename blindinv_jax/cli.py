@@ -73,11 +73,14 @@ def _solve(args):
   import numpy as np
 
   from blindinv_jax import solver, validation as V
+  from blindinv_jax.config import resolve_alpha
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
   from blindinv_jax.report import load_array
   prior = resolve(args.prior)
-  cfg = solver_config(args)
+  cfg, alpha_note = resolve_alpha(solver_config(args), prior)
+  if alpha_note:
+    print(f"note: {alpha_note}", file=sys.stderr)
   if args.refine < 0:
     raise ValueError(f"--refine must be 0 (off) or a number of latent "
                      f"starts per observation, got {args.refine}.")

@@ -9,12 +9,26 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Union
+import warnings
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from blindinv_jax.precision import check_precision
 from blindinv_jax.validation import check_positive_int, check_positive_number
+
+
+class DefaultAlpha(float):
+  """The default perceptual weight: a float equal to 1e-4 (same hash, so the
+  same config and compiled program as ``alpha=1e-4``) whose type says that
+  the user did not set it, so that a prior without a discriminator can turn
+  it into 0 (:func:`resolve_alpha`) where an explicit alpha is refused."""
+  __slots__ = ()
+
+
+#: ``SolverConfig.alpha``'s default: 1e-4, or 0 for a prior without a
+#: discriminator.
+DEFAULT_ALPHA = DefaultAlpha(1e-4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +44,10 @@ class SolverConfig:
     latent_lr_end: if set, the latent learning rate follows a cosine decay
       from ``latent_lr`` to ``latent_lr_end`` over all ``outer_steps *
       latent_steps`` latent steps (``None``: constant, the paper's).
-    alpha: weight of the perceptual loss ``sum log(1 - D(G(z)))``.
+    alpha: weight of the perceptual loss ``sum log(1 - D(G(z)))``; by
+      default 1e-4 with a prior that has a discriminator and 0 (with a
+      note) with one that has none; an alpha set explicitly is used as set,
+      and a positive one needs a discriminator.
     loss: data loss, ``"l1"`` (the paper's) or ``"l2"`` (squared error).
     clip: the projection P: latents are clipped to ``[-clip, clip]`` after
       every step.
@@ -59,7 +76,7 @@ class SolverConfig:
   surrogate_lr: float = 4e-3
   latent_lr: float = 3e-4
   latent_lr_end: Optional[float] = None
-  alpha: float = 1e-4
+  alpha: float = DEFAULT_ALPHA        # 1e-4, or 0 without D: resolve_alpha
   loss: str = "l1"
   clip: float = 1.0
   restarts: int = 1
@@ -96,6 +113,36 @@ class SolverConfig:
       raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
                        f"{self.loss!r}.")
     return self
+
+
+def resolve_alpha(config: SolverConfig, prior) -> Tuple[SolverConfig, str]:
+  """``config`` as a solve with ``prior`` runs it, and a note (or "").
+
+  The default alpha (:data:`DEFAULT_ALPHA`) becomes a plain 1e-4 for a prior
+  with a discriminator (the config and compiled program of ``alpha=1e-4``)
+  and 0 for a prior without one, which the note says. An alpha set
+  explicitly is kept as it is
+  (:func:`blindinv_jax.validation.check_perceptual` refuses a positive one
+  without a discriminator).
+  """
+  has_d = getattr(prior, "has_discriminator", None)  # None: validation's
+  if not isinstance(config.alpha, DefaultAlpha) or has_d is None:  # to refuse
+    return config, ""
+  if has_d:
+    return config.replace(alpha=float(config.alpha)), ""
+  return config.replace(alpha=0.0), (
+      f"this prior ({type(prior).__name__}) has no discriminator, so the "
+      "perceptual term is off (alpha=0, the default for such a prior): the "
+      "data term alone decides.")
+
+
+def for_prior(config: SolverConfig, prior) -> SolverConfig:
+  """:func:`resolve_alpha`'s config, its note as a ``UserWarning``: what
+  every entry point (solve, pgd, refine) runs."""
+  config, note = resolve_alpha(config, prior)
+  if note:
+    warnings.warn(note, UserWarning, stacklevel=3)
+  return config
 
 
 #: The paper's schedule (section 3.1): T=100, T1=T2=50, Adam 4e-3 / 3e-4.

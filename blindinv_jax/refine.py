@@ -27,7 +27,7 @@ import numpy as np
 
 from blindinv_jax import latent, resume, runner
 from blindinv_jax.algorithm import select_best
-from blindinv_jax.config import TUNED, SolverConfig
+from blindinv_jax.config import TUNED, SolverConfig, for_prior
 from blindinv_jax.validation import check_positive_int
 
 #: ``forward(params, x [N, S, H, W, C]) -> y_hat [N, H, W, C_obs]``.
@@ -68,7 +68,7 @@ def refine_latents(y, prior, forward: ParamForward, params, z, *,
     start r) and its L1 data error.
   """
   check_positive_int("refine_latents: restarts", restarts)
-  config = config.validate()
+  config = for_prior(config.validate(), prior)
   y = jnp.asarray(y)
   z = jnp.asarray(z)
   if z.ndim != 3 or z.shape[0] != y.shape[0]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from blindinv_jax import algorithm, auto, minibatch, resume, runner
 from blindinv_jax.algorithm import SolverState
-from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig  # noqa: F401
+from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
 from blindinv_jax.models.surrogates import make_surrogate
 from blindinv_jax.parallel import shard
 from blindinv_jax.validation import (
@@ -119,7 +119,7 @@ def checkpoint(checkpoint_dir, identity: dict,
 
 def _prepare(y, prior, num_sources, surrogate, config, key, init_latents):
   """Validated inputs: ``(config, y [host], module, key, init_latents)``."""
-  config = config.validate()
+  config = for_prior(config.validate(), prior)
   y = validate_observations(y, prior, num_sources, config.alpha)
   module = make_surrogate(surrogate, y.shape[-1])
   check_surrogate(module, prior, num_sources, y.shape[-1])
@@ -193,6 +193,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   """
   choice = None
   check_positive_int("checkpoint_every", checkpoint_every)
+  config = for_prior(config, prior)     # alpha's default, once for all
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
                      checkpoint_dir, init_latents, on_candidate)

@@ -38,12 +38,17 @@ def check_prior(prior, alpha: float = 0.0) -> None:
 
 
 def check_perceptual(prior, alpha: float) -> None:
-  """A positive perceptual weight ``alpha`` needs a prior's discriminator."""
-  if alpha > 0 and not prior.has_discriminator:
+  """A positive perceptual weight ``alpha`` set explicitly needs a prior's
+  discriminator (the default, ``config.DEFAULT_ALPHA``, becomes 0 without
+  one: :func:`blindinv_jax.config.resolve_alpha`)."""
+  from blindinv_jax.config import DefaultAlpha
+  if (alpha > 0 and not isinstance(alpha, DefaultAlpha) and
+      not prior.has_discriminator):
     raise ValueError(
         f"alpha = {alpha:g} weighs the perceptual term log(1 - D(G(z))), but "
         f"this prior ({type(prior).__name__}) has no discriminator; set "
-        "alpha=0 (SolverConfig(alpha=0), or --alpha 0 on the command line).")
+        "alpha=0 or leave alpha at its default, which is 0 for such a prior "
+        "(SolverConfig(alpha=0), or no --alpha on the command line).")
 
 
 #: How each certain problem is fixed: in Python (the default) or on the

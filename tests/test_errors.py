@@ -124,8 +124,9 @@ CASES = [
     ("SolverConfig", "grad_pieces=0", _cfg(grad_pieces=0)),
     ("solve", "a plain function as the prior",
      lambda ctx: solver.solve(Y, lambda z: z)),
-    ("solve", "alpha > 0 with a prior that has no discriminator",
-     lambda ctx: solver.solve(Y, _no_discriminator())),
+    ("solve", "alpha=1e-4 set with a prior that has no discriminator",
+     lambda ctx: solver.solve(Y, _no_discriminator(),
+                              config=solver.TUNED.replace(alpha=1e-4))),
     ("priors.from_function", "a generator that returns [B, H*W]",
      lambda ctx: __import__("blindinv_jax.priors", fromlist=["x"]).
      from_function(lambda p, z: z @ p, np.zeros((4, 64), np.float32),

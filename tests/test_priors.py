@@ -10,7 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import baselines, cli, data, operators as ops, priors, solver
+from blindinv_jax import (
+  baselines,
+  cli,
+  config as solver_config,
+  data,
+  operators as ops,
+  priors,
+  solver,
+)
 from blindinv_jax.models import dcgan
 from blindinv_jax.project import project
 
@@ -90,12 +98,46 @@ def test_no_discriminator_refuses_alpha_clearly(digits):
   with pytest.raises(ValueError, match="no discriminator; set alpha=0"):
     solver.solve(y, prior, config=QUICK.replace(alpha=1e-4))
   with pytest.raises(ValueError, match="no discriminator"):
-    baselines.pgd(y, prior, config=QUICK)
+    baselines.pgd(y, prior, config=QUICK.replace(alpha=1e-2))
   with_d = mlp_prior(discriminator=True)
   assert with_d.has_discriminator
   assert with_d.discriminate(jnp.zeros((2, 3, 8, 8, 1))).shape == (2, 3)
   res = solver.solve(y, with_d, config=QUICK.replace(alpha=1e-2))
   assert np.all(res.history["perceptual"] < 0)
+
+
+def test_no_discriminator_turns_the_default_alpha_off_with_a_note(digits):
+  """The default alpha (the presets') is 0 for a generator alone, with a
+  note, and the solve is the one of an explicit alpha=0; with a
+  discriminator it is today's 1e-4, the same config and the same solve."""
+  _, y = digits
+  prior = function_prior()
+  assert isinstance(QUICK.alpha, solver_config.DefaultAlpha)
+  with pytest.warns(UserWarning, match="no discriminator, so the perceptual "
+                    r"term is off \(alpha=0"):
+    res = solver.solve(y, prior, config=QUICK, surrogate="conv")
+  zero = solver.solve(y, prior, config=QUICK.replace(alpha=0.0),
+                      surrogate="conv")
+  np.testing.assert_array_equal(res.sources, zero.sources)
+  assert np.all(res.history["perceptual"] == 0)
+  with pytest.warns(UserWarning, match="perceptual term is off"):
+    src, _, _ = baselines.pgd(y, prior, lambda s: ops.blur(s[:, 0], KERNEL),
+                              config=QUICK)
+  assert np.all(np.isfinite(src))
+  cfg, note = solver_config.resolve_alpha(QUICK, prior)
+  assert cfg.alpha == 0.0 and "no discriminator" in note
+  with_d = mlp_prior(discriminator=True)
+  cfg, note = solver_config.resolve_alpha(QUICK, with_d)
+  assert (cfg, note) == (QUICK.replace(alpha=1e-4), "")
+  assert type(cfg.alpha) is float and hash(cfg) == hash(QUICK)
+  explicit = QUICK.replace(alpha=1e-4)            # set by the user: kept
+  assert solver_config.resolve_alpha(explicit, prior) == (explicit, "")
+  a = solver.solve(y, with_d, config=QUICK, surrogate="conv")
+  b = solver.solve(y, with_d, config=explicit, surrogate="conv")
+  np.testing.assert_array_equal(a.sources, b.sources)
+  np.testing.assert_array_equal(a.history["perceptual"],
+                                b.history["perceptual"])
+  assert np.all(a.history["perceptual"] < 0)
 
 
 def test_gaussian_latents_are_never_clipped(digits):
@@ -198,6 +240,32 @@ def test_cli_takes_module_factory(tmp_path, monkeypatch, digits, capsys):
   assert cli.main(argv[:4] + ["my_prior:make_flax"] + argv[5:-1] +
                   ["out3"]) == 0
   assert np.load(tmp_path / "out3" / "sources.npy").shape == (4, 1, 8, 8, 1)
+
+
+def test_cli_generator_alone_solves_with_a_note_and_refuses_set_alpha(
+    tmp_path, monkeypatch, digits, capsys):
+  (tmp_path / "gen_only.py").write_text(textwrap.dedent("""
+      import jax, jax.numpy as jnp
+      from blindinv_jax import priors
+
+      def make():
+        w = jax.random.normal(jax.random.key(2), (5, 64)) * 0.5
+        return priors.from_function(
+            lambda p, z: jnp.tanh(z @ p).reshape(z.shape[0], 8, 8, 1), w,
+            latent_dim=5)
+      """))
+  monkeypatch.chdir(tmp_path)
+  np.save(tmp_path / "y.npy", np.asarray(digits[1]))
+  argv = ["solve", "--observations", "y.npy", "--prior", "gen_only:make",
+          "--surrogate", "conv", "--outer-steps", "1", "--surrogate-steps",
+          "2", "--latent-steps", "2", "--out", "out"]
+  assert cli.main(argv) == 0, capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert err.count("no discriminator, so the perceptual term is off") == 1
+  hist = json.loads((tmp_path / "out" / "history.json").read_text())
+  assert hist["config"]["alpha"] == 0.0
+  assert cli.main(argv[:-1] + ["out2", "--alpha", "1e-4"]) == 2
+  assert "no discriminator; set alpha=0" in capsys.readouterr().err
 
 
 @pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
