@@ -303,7 +303,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
            key: Optional[jax.Array] = None, screen_n: int = SCREEN_N,
            screen_steps: Optional[int] = None, fraction: float = FRACTION,
            min_gain: float = MIN_GAIN, t_crit: float = T_CRIT,
-           on_candidate=None) -> SurrogateChoice:
+           on_candidate=None,
+           kernel_size: Optional[int] = None) -> SurrogateChoice:
   """Screens every (family, S) candidate on held-out pixels of ``y [N, H,
   W, C_obs]``; ``num_sources``: an int, or ``"auto"`` for 1..max_sources.
 
@@ -311,7 +312,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   ``screen_steps`` outer steps (default a quarter of ``config``'s, at least
   5 and at most all), on the first ``screen_n`` observations, with key ``key``.
   ``on_candidate(row)`` is called after each with its ``(family, S,
-  held-out L1, fit L1)``.
+  held-out L1, fit L1)``. ``kernel_size``: the conv families' kernel
+  (:func:`blindinv_jax.models.surrogates.make_surrogate`; None: 9x9).
   """
   config = for_prior(TUNED if config is None else config, prior)
   key = jax.random.key(0) if key is None else key
@@ -339,7 +341,7 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   rows, pixels = [], []
   for s in sources:
     for fam in families:
-      inner = make_surrogate(fam, ys.shape[-1])
+      inner = make_surrogate(fam, ys.shape[-1], kernel_size)
       sources, theta = screen(ys * (1.0 - mask), prior,
                               HeldOutSurrogate(inner, seed, fraction), s,
                               cfg, key)

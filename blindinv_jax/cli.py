@@ -74,6 +74,7 @@ def _solve(args):
 
   from blindinv_jax import solver, validation as V
   from blindinv_jax.config import resolve_alpha
+  from blindinv_jax.models.surrogates import check_kernel_size
   from blindinv_jax.options import solver_config
   from blindinv_jax.priors import resolve
   from blindinv_jax.report import load_array
@@ -84,6 +85,7 @@ def _solve(args):
   if args.refine < 0:
     raise ValueError(f"--refine must be 0 (off) or a number of latent "
                      f"starts per observation, got {args.refine}.")
+  check_kernel_size(args.surrogate, args.kernel_size)
   auto_s = args.sources == "auto"
   # Every problem of both inputs in one message, before any work.
   y = V.convert_input(load_observations(args.observations), args.layout,
@@ -136,7 +138,8 @@ def _solve(args):
                        key=jax.random.key(args.seed), callback=callback,
                        checkpoint_dir=ckpt_dir,
                        checkpoint_every=args.checkpoint_every,
-                       on_candidate=_print_candidate, on_choice=_print_choice)
+                       on_candidate=_print_candidate, on_choice=_print_choice,
+                       kernel_size=args.kernel_size)
   if bar:
     bar["close"]()
   choice = res.choice
@@ -160,6 +163,7 @@ def _solve(args):
   from blindinv_jax.report import write_solve_outputs
   summary = write_solve_outputs(out, res, y, truth, {
       "config": cfg.__dict__, "surrogate": args.surrogate,
+      "kernel_size": args.kernel_size,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
       "best_restart": int(res.best_restart), "message": res.message,
       "choice": None if choice is None else choice.to_dict(),
@@ -338,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
                  "best predicts held-out pixels, docs/design.md), 'conv' "
                  "(blur, edge maps), 'mixing' (per-pixel network, for "
                  "separation) or 'conv_mlp' (a filter, then a non-linearity)")
+  s.add_argument("--kernel-size", type=int, default=None, metavar="K",
+                 help="the largest blur or filter (K x K) the conv surrogates "
+                 "('conv', 'conv_mlp', and those 'auto' screens) can learn "
+                 "(default 9: two 5x5 convolutions; each is K//2+1 wide). "
+                 "Set it to the width of your blur if it is wider, e.g. 20 "
+                 "for the paper's CelebA blur")
   add_solver_args(s)
   s.add_argument("--refine", type=int, default=0, metavar="R",
                  help="after the solve, R fresh latent starts per observation "

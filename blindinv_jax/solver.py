@@ -24,7 +24,7 @@ import numpy as np
 from blindinv_jax import algorithm, auto, minibatch, resume, runner
 from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
-from blindinv_jax.models.surrogates import make_surrogate
+from blindinv_jax.models.surrogates import check_kernel_size, make_surrogate
 from blindinv_jax.parallel import shard
 from blindinv_jax.validation import (
   check_positive_int,
@@ -117,11 +117,12 @@ def checkpoint(checkpoint_dir, identity: dict,
           "folder."))
 
 
-def _prepare(y, prior, num_sources, surrogate, config, key, init_latents):
+def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
+             kernel_size=None):
   """Validated inputs: ``(config, y [host], module, key, init_latents)``."""
   config = for_prior(config.validate(), prior)
   y = validate_observations(y, prior, num_sources, config.alpha)
-  module = make_surrogate(surrogate, y.shape[-1])
+  module = make_surrogate(surrogate, y.shape[-1], kernel_size)
   check_surrogate(module, prior, num_sources, y.shape[-1])
   key = jax.random.key(0) if key is None else key
   if init_latents is not None:
@@ -147,7 +148,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
           checkpoint_dir=None, checkpoint_every: int = 10,
           mesh=None, init_latents=None,
           on_candidate: Optional[Callable] = None,
-          on_choice: Optional[Callable] = None) -> SolveResult:
+          on_choice: Optional[Callable] = None,
+          kernel_size: Optional[int] = None) -> SolveResult:
   """Blindly recovers sources and a surrogate of F from observations.
 
   Args:
@@ -183,6 +185,11 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       ``on_candidate(row)`` after each screening solve
       (:func:`blindinv_jax.auto.choose`) and ``on_choice(choice)`` once the
       choice is made, before the full solve (e.g. to print progress).
+    kernel_size: K, the largest kernel (K x K) the conv families (``"conv"``,
+      ``"conv_mlp"``, and those ``"auto"`` screens) can represent
+      (:func:`blindinv_jax.models.surrogates.make_surrogate`); ``None``: 9
+      (two 5x5 convolutions). A blur wider than that needs it (the paper's
+      CelebA blur is 20x20).
 
   Returns:
     A :class:`SolveResult` (with ``choice`` when something was ``"auto"``:
@@ -193,15 +200,17 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   """
   choice = None
   check_positive_int("checkpoint_every", checkpoint_every)
+  check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
-                     checkpoint_dir, init_latents, on_candidate)
+                     checkpoint_dir, init_latents, on_candidate, kernel_size)
     if on_choice is not None:
       on_choice(choice)
     surrogate, num_sources = choice.family, choice.num_sources
   config, y_host, module, key, init_latents = _prepare(
-      y, prior, num_sources, surrogate, config, key, init_latents)
+      y, prior, num_sources, surrogate, config, key, init_latents,
+      kernel_size)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
   step = algorithm.outer_step
   if config.batch_size is not None and config.batch_size < y_host.shape[0]:
@@ -231,7 +240,7 @@ def _is_auto(v) -> bool:
 
 
 def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
-            init_latents, on_candidate=None):
+            init_latents, on_candidate=None, kernel_size=None):
   """The :class:`blindinv_jax.auto.SurrogateChoice` for an "auto" solve."""
   config = config.validate()
   y = validate_observations(y, prior, 1 if _is_auto(num_sources) else
@@ -241,16 +250,19 @@ def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
                           prior.latent_dim)
   if not (_is_auto(surrogate) or isinstance(surrogate, nn.Module)):
     make_surrogate(surrogate, y.shape[-1])      # an unknown name: refused
+  extra = {} if kernel_size is None else {"kernel_size": kernel_size}
   return auto.choose_once(checkpoint_dir, y=y, prior=prior,
                           num_sources=num_sources,
                           families=auto.families_for(surrogate),
-                          config=config, key=key, on_candidate=on_candidate)
+                          config=config, key=key, on_candidate=on_candidate,
+                          **extra)
 
 
 def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,
                 surrogate: Union[str, nn.Module] = "conv",
                 config: SolverConfig = TUNED,
-                key: Optional[jax.Array] = None) -> SolveResult:
+                key: Optional[jax.Array] = None,
+                kernel_size: Optional[int] = None) -> SolveResult:
   """The :class:`SolveResult` of a solve checkpointed in ``checkpoint_dir``,
   without running any step.
 
@@ -259,7 +271,7 @@ def load_result(checkpoint_dir, y, prior, *, num_sources: int = 1,
   which a finished solve no longer needs.
   """
   config, y_host, module, key, _ = _prepare(y, prior, num_sources, surrogate,
-                                            config, key, None)
+                                            config, key, None, kernel_size)
   ckpt = pathlib.Path(checkpoint_dir) / CHECKPOINT_NAME
   if not ckpt.is_file():
     raise FileNotFoundError(f"no solve checkpoint at {str(ckpt)!r}.")

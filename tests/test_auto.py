@@ -101,6 +101,30 @@ def test_heldout_pixels_never_reach_the_fit(sources):
   np.testing.assert_allclose(np.mean(a.pixel_errors[0]), held_a, rtol=1e-5)
 
 
+def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
+    sources, monkeypatch, tmp_path):
+  """solve(kernel_size=K) with "auto": both conv candidates screen with K
+  (mixing has no kernel), the full solve uses the winner with K, and a
+  remembered choice is one of the same K."""
+  prior, x = sources
+  y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
+  built = []
+  real = auto.make_surrogate
+  monkeypatch.setattr(auto, "make_surrogate",
+                      lambda *a: built.append(real(*a)) or built[-1])
+  cfg = CFG.replace(outer_steps=2)
+  res = solver.solve(y, prior, config=cfg, kernel_size=13,
+                     checkpoint_dir=tmp_path)
+  assert {type(m).__name__: getattr(m, "kernel_size", None)
+          for m in built} == {"LinearConvSurrogate": 7,
+                              "MixingSurrogate": None,
+                              "ConvMLPSurrogate": 7}
+  assert res.surrogate == real(res.choice.family, 1, 13)
+  with pytest.raises(ValueError, match="surrogate choice of a different "
+                     "solve"):
+    solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
+
+
 def test_auto_errors(sources):
   prior, x = sources
   y = x[:, 0]

@@ -116,6 +116,27 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   assert cli.main(argv + ["--overwrite", "--refine", "-1"]) == 2
 
 
+def test_solve_kernel_size_widens_the_conv_surrogate(tiny_run, tmp_path,
+                                                     capsys):
+  """--kernel-size 20: a 21x21 effective kernel (each conv 11 wide), kept
+  in history.json; refused, before any work, for a per-pixel surrogate."""
+  import numpy as np
+  workdir, prior = tiny_run
+  np.save(tmp_path / "y.npy", np.zeros((2, 8, 8, 1), np.float32))
+  argv = ["solve", "--observations", str(tmp_path / "y.npy"), "--prior",
+          str(workdir), "--outer-steps", "1", "--surrogate-steps", "2",
+          "--latent-steps", "2", "--kernel-size", "20"]
+  out = tmp_path / "wide"
+  assert cli.main(argv + ["--surrogate", "conv", "--out", str(out)]) == 0
+  assert np.load(out / "effective_kernel.npy").shape == (21, 21, 1, 1)
+  assert json.loads((out / "history.json").read_text())["kernel_size"] == 20
+  assert "estimated kernel: " in capsys.readouterr().out
+  assert cli.main(argv + ["--surrogate", "mixing", "--out",
+                          str(tmp_path / "mixing")]) == 2
+  assert "'mixing' is per-pixel and has no kernel" in capsys.readouterr().err
+  assert not (tmp_path / "mixing").exists()
+
+
 @pytest.mark.slow          # CI's 15-minute budget; runs with -m slow
 def test_solve_summary_truth_kernel_and_notes(tiny_run, tmp_path, capsys):
   """The end of a solve says what was found; input notes come before the

@@ -49,3 +49,64 @@ def test_effective_kernel_reproduces_the_surrogate_in_the_interior():
   y = m.apply(params, x)
   np.testing.assert_allclose(y[:, 4:-4, 4:-4], direct[:, 4:-4, 4:-4],
                              rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size,layer,effective", [
+    (None, 5, 9), (9, 5, 9), (1, 1, 1), (13, 7, 13), (20, 11, 21)])
+def test_kernel_size_sets_the_effective_kernel(size, layer, effective):
+  """kernel_size K: each conv is K//2+1 wide, the effective kernel the odd
+  size >= K; None is today's surrogate exactly (two 5x5 layers)."""
+  for fam in surrogates.KERNEL_FAMILIES:
+    m = surrogates.make_surrogate(fam, 1, size)
+    assert m.kernel_size == layer
+    if size in (None, 9):
+      assert m == surrogates.FAMILIES[fam](out_channels=1)
+      assert repr(m) == repr(surrogates.make_surrogate(fam, 1))
+  m = surrogates.make_surrogate("conv", 2, size)
+  params = m.init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))
+  assert surrogates.effective_kernel(params).shape == (effective, effective,
+                                                       3, 2)
+  mixing = surrogates.make_surrogate("mixing", 1, size)   # no kernel: as is
+  assert mixing == surrogates.MixingSurrogate(out_channels=1)
+
+
+def test_kernel_size_is_refused_where_there_is_no_kernel():
+  with pytest.raises(ValueError, match="'mixing' is per-pixel and has no "
+                     "kernel; leave kernel_size unset"):
+    surrogates.check_kernel_size("mixing", 20)
+  with pytest.raises(ValueError, match="a surrogate module has its own"):
+    surrogates.make_surrogate(surrogates.MixingSurrogate(1), 1, 20)
+  with pytest.raises(ValueError, match="must be a positive int, got 0"):
+    surrogates.make_surrogate("conv", 1, 0)
+  for ok in ("auto", "conv", "conv_mlp"):
+    surrogates.check_kernel_size(ok, 20)
+  surrogates.check_kernel_size("mixing", None)
+
+
+def test_a_wider_kernel_fits_a_blur_wider_than_9x9():
+  """A 15x15 blur of noise: kernel_size=15 fits it far better than the
+  default 9x9 surrogate can (least squares on the interior, converged; the
+  L1 error compared: 0.010 against 0.025 when written)."""
+  import optax
+
+  from blindinv_jax import operators as ops
+  x = jax.random.uniform(jax.random.key(0), (4, 32, 32, 1), minval=-1.0,
+                         maxval=1.0)
+  y = ops.blur(x, jnp.ones((15, 15)) / 225.0, boundary="zero")
+
+  def fit_error(kernel_size):
+    m = surrogates.make_surrogate("conv", 1, kernel_size)
+    params = m.init(jax.random.key(1), x)
+    tx = optax.adam(1e-2)
+    err = lambda p: (m.apply(p, x) - y)[:, 8:-8, 8:-8]
+    loss = lambda p: jnp.mean(jnp.square(err(p)))
+
+    def body(carry, _):
+      p, opt = carry
+      upd, opt = tx.update(jax.grad(loss)(p), opt, p)
+      return (optax.apply_updates(p, upd), opt), None
+    (params, _), _ = jax.lax.scan(body, (params, tx.init(params)), None,
+                                  length=400)
+    return float(jnp.mean(jnp.abs(err(params))))
+  narrow, wide = fit_error(None), fit_error(15)
+  assert wide < 0.6 * narrow, (narrow, wide)

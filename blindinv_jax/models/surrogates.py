@@ -14,17 +14,20 @@ Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
 
 :func:`effective_kernel` composes the two convolutions of the linear
 surrogate into the single ``(2k-1) x (2k-1)`` kernel they apply, so a user can
-read the estimated blur or edge filter.
+read the estimated blur or edge filter. Two 5x5 layers give 9x9; a larger
+process (the paper's CelebA blur is 20x20) needs ``make_surrogate(...,
+kernel_size=K)`` (``blindinv solve --kernel-size K``).
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from blindinv_jax.models.layers import Conv
+from blindinv_jax.validation import check_positive_int
 
 
 class LinearConvSurrogate(nn.Module):
@@ -78,14 +81,58 @@ FAMILIES = {"conv": LinearConvSurrogate, "mixing": MixingSurrogate,
             "conv_mlp": ConvMLPSurrogate}
 
 
-def make_surrogate(surrogate: Union[str, nn.Module],
-                   out_channels: int) -> nn.Module:
+#: The families with a kernel (two convolutions); "mixing" is per-pixel.
+KERNEL_FAMILIES = ("conv", "conv_mlp")
+#: The effective kernel the conv families cover by default: two 5x5 layers.
+DEFAULT_KERNEL_SIZE = 9
+
+
+def layer_size(kernel_size: int) -> int:
+  """The width ``k`` of each of the two convolutions whose composition,
+  ``2k-1`` wide, is the smallest odd kernel of at least ``kernel_size``."""
+  return kernel_size // 2 + 1
+
+
+def check_kernel_size(surrogate, kernel_size: Optional[int]) -> None:
+  """``kernel_size`` is None, or a positive int for a surrogate that has a
+  kernel: ``"auto"`` (its conv candidates) or a family of
+  :data:`KERNEL_FAMILIES`; a ValueError naming the fix otherwise."""
+  if kernel_size is None:
+    return
+  check_positive_int("kernel_size (--kernel-size)", kernel_size)
+  if isinstance(surrogate, str) and surrogate in ("auto",) + KERNEL_FAMILIES:
+    return
+  what = (f"surrogate {surrogate!r} is per-pixel and has no kernel"
+          if isinstance(surrogate, str) else
+          "a surrogate module has its own kernel")
+  raise ValueError(f"kernel_size={kernel_size} (--kernel-size) sets the "
+                   f"kernel of the conv surrogates {list(KERNEL_FAMILIES)}, "
+                   f"but {what}; leave kernel_size unset, or use "
+                   "surrogate='auto', 'conv' or 'conv_mlp'.")
+
+
+def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
+                   kernel_size: Optional[int] = None) -> nn.Module:
   """A family name of :data:`FAMILIES` -> its module (``out_channels`` =
-  C_obs); a module is returned as it is."""
+  C_obs); a module is returned as it is.
+
+  ``kernel_size``: K, the size of the largest kernel a family of
+  :data:`KERNEL_FAMILIES` can represent: its two convolutions are each
+  :func:`layer_size` ``(K) = K // 2 + 1`` wide, so their effective kernel is
+  ``K x K`` for odd K, ``(K+1) x (K+1)`` for even K. ``None``: the default,
+  :data:`DEFAULT_KERNEL_SIZE` (two 5x5 layers). A per-pixel family ignores
+  it (an ``"auto"`` solve passes it to every candidate; a family named on
+  its own is checked by :func:`check_kernel_size`).
+  """
   if isinstance(surrogate, nn.Module):
+    check_kernel_size(surrogate, kernel_size)
     return surrogate
   if surrogate in FAMILIES:
-    return FAMILIES[surrogate](out_channels=out_channels)
+    if kernel_size is None or surrogate not in KERNEL_FAMILIES:
+      return FAMILIES[surrogate](out_channels=out_channels)
+    check_kernel_size(surrogate, kernel_size)
+    return FAMILIES[surrogate](out_channels=out_channels,
+                               kernel_size=layer_size(kernel_size))
   raise ValueError(f"Unknown surrogate {surrogate!r}; use 'auto', "
                    f"{', '.join(repr(f) for f in FAMILIES)} or a flax.linen "
                    "Module mapping [B, H, W, S*C] to [B, H, W, C_obs].")
