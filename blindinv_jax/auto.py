@@ -92,7 +92,9 @@ class SurrogateChoice:
   fit L1)`` per candidate (mean absolute error per observation entry, on
   the held-out and on the fitted pixels). duels: ``(current, challenger,
   relative gain, paired t, won)`` for each richer family that challenged
-  the current one at the chosen S. pixel_errors: per candidate, its mean
+  the current one at the chosen S; the gain is ``1 - challenger's held-out
+  L1 / current's`` and both it and t are positive when the challenger's
+  error is lower (:meth:`convention`). pixel_errors: per candidate, its mean
   error on each held-out pixel (``P`` values, the order of the mask). The
   rest is how it was screened.
   """
@@ -109,30 +111,42 @@ class SurrogateChoice:
 
   def table(self) -> str:
     """The candidates and the duels as markdown tables, the winner in
-    bold."""
+    bold, and the duels' sign convention under them."""
     rows = ["| surrogate | S | held-out L1 | fit L1 |", "|---|---|---|---|"]
     for fam, s, held, fit in self.candidates:
       mark = "**" if (fam, s) == (self.family, self.num_sources) else ""
       rows.append(f"| {mark}{fam}{mark} | {s} | {held:.5f} | {fit:.5f} |")
     if self.duels:
-      rows += ["", "| current | challenger | gain | paired t | replaces |",
-               "|---|---|---|---|---|"]
+      rows += ["", "| current | challenger | held-out L1 cut | paired t | "
+               "replaces |", "|---|---|---|---|---|"]
       rows += [f"| {a} | {b} | {g:+.1%} | {t:.2f} | {'yes' if w else 'no'} |"
                for a, b, g, t, w in self.duels]
+      rows += ["", self.convention()]
     return "\n".join(rows)
 
+  def convention(self) -> str:
+    """How to read a duel's cut and t (the table's and
+    :meth:`duel_lines`')."""
+    return (f"cut = 1 - challenger's held-out L1 / current's: positive when "
+            f"the challenger's error is lower, as is the paired t over the "
+            f"held-out pixels; the challenger replaces the current family "
+            f"when cut >= {self.min_gain:.0%} and t >= {self.t_crit:g}.")
+
   def duel_lines(self, short: bool = False) -> Tuple[str, ...]:
-    """Each duel in words: ``"mixing vs conv: held-out L1 +3.2%, paired t
-    4.10 -> replaces conv (needs ...)"``; ``short``: ``"mixing vs conv:
-    +3.2%, t 4.1"``. The percentage is the challenger's relative cut of the
-    held-out L1 (positive: its error is lower)."""
+    """Each duel in words: ``"mixing vs conv: held-out L1 3.2% lower (cut
+    +3.2%), paired t 4.10 -> replaces conv (needs ...)"``; ``short``:
+    ``"mixing vs conv: cut +3.2%, t 4.1"``. The cut is the challenger's
+    relative cut of the held-out L1, as in :meth:`table` (positive: its
+    error is lower)."""
     if short:
-      return tuple(f"{b} vs {a}: {g:+.1%}, t {t:.1f}"
+      return tuple(f"{b} vs {a}: cut {g:+.1%}, t {t:.1f}"
                    for a, b, g, t, _ in self.duels)
     return tuple(
-        f"{b} vs {a}: held-out L1 {g:+.1%}, paired t {t:.2f} -> "
-        f"{'replaces' if w else 'keeps'} {a} (needs >= {self.min_gain:.0%} "
-        f"and t >= {self.t_crit:g})" for a, b, g, t, w in self.duels)
+        f"{b} vs {a}: held-out L1 {abs(g):.1%} "
+        f"{'lower' if g >= 0 else 'higher'} (cut {g:+.1%}), paired t "
+        f"{t:.2f} -> {'replaces' if w else 'keeps'} {a} (needs a cut >= "
+        f"{self.min_gain:.0%} and t >= {self.t_crit:g})"
+        for a, b, g, t, w in self.duels)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

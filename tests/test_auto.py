@@ -125,6 +125,31 @@ def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
     solver.solve(y, prior, config=cfg, checkpoint_dir=tmp_path)
 
 
+def test_the_table_and_the_duel_lines_state_one_sign_convention():
+  """A positive cut is a lower held-out error for the challenger, in the
+  table (which says so under the duels) and in the words alike."""
+  c = auto.SurrogateChoice(
+      family="mixing", num_sources=1,
+      candidates=(("conv", 1, 0.10, 0.09), ("mixing", 1, 0.08, 0.07),
+                  ("conv_mlp", 1, 0.082, 0.06)),
+      duels=(("conv", "mixing", 0.2, 5.0, True),
+             ("mixing", "conv_mlp", -0.025, -1.5, False)),
+      min_gain=0.01, t_crit=2.0, fraction=0.1, screen_n=8, screen_steps=5)
+  table = c.table()
+  assert "| conv | mixing | +20.0% | 5.00 | yes |" in table
+  assert "| mixing | conv_mlp | -2.5% | -1.50 | no |" in table
+  assert ("positive when the challenger's error is lower" in
+          table.splitlines()[-1])
+  assert "cut >= 1% and t >= 2" in table
+  long = c.duel_lines()
+  assert long[0].startswith("mixing vs conv: held-out L1 20.0% lower "
+                            "(cut +20.0%), paired t 5.00 -> replaces conv")
+  assert long[1].startswith("conv_mlp vs mixing: held-out L1 2.5% higher "
+                            "(cut -2.5%), paired t -1.50 -> keeps mixing")
+  assert c.duel_lines(short=True) == ("mixing vs conv: cut +20.0%, t 5.0",
+                                      "conv_mlp vs mixing: cut -2.5%, t -1.5")
+
+
 def test_auto_errors(sources):
   prior, x = sources
   y = x[:, 0]
