@@ -190,12 +190,17 @@ def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
                    f"{' or '.join(repr(k) for k in keys)}.")
 
 
+#: The most observations ``figure.png`` shows.
+FIGURE_MAX = 12
+
+
 def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
   """Writes a solve's files to ``out``: ``sources.npy [N, S, H, W, C]``,
   ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
   surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
   (``record`` plus the summary and the loss history) and ``figure.png``
-  (up to 12 observations). Returns the summary: the data loss per
+  (up to :data:`FIGURE_MAX` observations; its title says when it shows
+  fewer than were solved). Returns the summary: the data loss per
   observation, the kernel, and scores against ``truth`` if given."""
   import json
 
@@ -228,12 +233,14 @@ def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
   hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
   (out / "history.json").write_text(json.dumps(
       {**record, "summary": summary, "history": hist}, indent=1))
-  k, s = min(len(y), 12), res.sources.shape[1]
+  k, s = min(len(y), FIGURE_MAX), res.sources.shape[1]
   rows = [y[:k], np.asarray(res.reconstruction[:k])]
   labels = ["observed", "estimated\ncorruption"]
   for i in range(s):
     rows.append(np.asarray(res.sources[:k, i]))
     labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
-  viz.save_rows(out / "figure.png", rows, labels)
+  viz.save_rows(out / "figure.png", rows, labels, title=(
+      f"the first {k} of {len(y)} observations (all of them in sources.npy)"
+      if k < len(y) else ""))
   return summary

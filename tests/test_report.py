@@ -58,3 +58,26 @@ def test_snapshots_are_scored_once_and_the_best_named(tiny_run):
     report.best_snapshot(scores, kinds=("raw",))
   with pytest.raises(FileNotFoundError, match="raw_prior_"):
     report.score_snapshots(workdir, score, kinds=("raw",))
+
+
+@pytest.mark.parametrize("n,title", [
+    (20, "the first 12 of 20 observations (all of them in sources.npy)"),
+    (5, "")])
+def test_the_solve_figure_says_when_it_shows_fewer_than_were_solved(
+    n, title, tmp_path, monkeypatch):
+  import types
+
+  from blindinv_jax import viz
+  from blindinv_jax.models.surrogates import MixingSurrogate
+  y = np.zeros((n, 8, 8, 1), np.float32)
+  res = types.SimpleNamespace(
+      sources=np.zeros((n, 1, 8, 8, 1), np.float32), reconstruction=y,
+      surrogate_params={}, surrogate=MixingSurrogate(1), history={})
+  seen = {}
+  real = viz.save_rows
+  monkeypatch.setattr(viz, "save_rows", lambda path, rows, labels, title="":
+                      seen.update(n=len(rows[0]), title=title) or
+                      real(path, rows, labels, title))
+  report.write_solve_outputs(tmp_path, res, y, None, {})
+  assert seen == {"n": min(n, report.FIGURE_MAX), "title": title}
+  assert (tmp_path / "figure.png").stat().st_size > 0
