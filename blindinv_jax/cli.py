@@ -168,7 +168,7 @@ def _solve(args):
       "best_restart": int(res.best_restart), "message": res.message,
       "choice": None if choice is None else choice.to_dict(),
       "refine": refined})
-  print_summary(summary, out, args)
+  print_summary(summary, out, args, prior)
   if res.message:
     print(f"blindinv solve: {res.message}", file=sys.stderr)
     return 1
@@ -208,8 +208,8 @@ def _sources_arg(text: str):
         f"--sources takes a number or 'auto', not {text!r}") from None
 
 
-def print_summary(summary: dict, out, args) -> None:
-  """What a solve found, in a few lines."""
+def print_summary(summary: dict, out, args, prior=None) -> None:
+  """What a solve found, in a few lines, and how to check the prior."""
   import numpy as np
   loss = np.asarray(summary["data_loss_per_observation"])
   print(f"data loss |F_hat(x) - y| per pixel: mean {loss.mean():.4f}, worst "
@@ -224,8 +224,9 @@ def print_summary(summary: dict, out, args) -> None:
     print(f"against --truth: PSNR {t['psnr'][0]:.2f} ± {t['psnr'][1]:.2f} dB, "
           f"SSIM {t['ssim'][0]:.3f}")
   print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
-  print(f"can the prior draw images like these? blindinv prior-report "
-        f"--prior {args.prior} --data SOURCE")
+  from blindinv_jax.report import prior_report_hint
+  print("can the prior draw images like these? " +
+        prior_report_hint(args.prior, prior))
 
 
 def _prior_report(args):
@@ -342,12 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
                  "best predicts held-out pixels, docs/design.md), 'conv' "
                  "(blur, edge maps), 'mixing' (per-pixel network, for "
                  "separation) or 'conv_mlp' (a filter, then a non-linearity)")
-  s.add_argument("--kernel-size", type=int, default=None, metavar="K",
-                 help="the largest blur or filter (K x K) the conv surrogates "
-                 "('conv', 'conv_mlp', and those 'auto' screens) can learn "
-                 "(default 9: two 5x5 convolutions; each is K//2+1 wide). "
-                 "Set it to the width of your blur if it is wider, e.g. 20 "
-                 "for the paper's CelebA blur")
+  s.add_argument("--kernel-size", type=int, metavar="K", help="the widest "
+                 "blur or filter (K x K) the conv surrogates (also those "
+                 "'auto' screens) can learn; default 9 (two 5x5 convolutions"
+                 "), e.g. 20 for the paper's CelebA blur")
   add_solver_args(s)
   s.add_argument("--refine", type=int, default=0, metavar="R",
                  help="after the solve, R fresh latent starts per observation "

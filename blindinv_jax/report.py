@@ -7,11 +7,13 @@
   training run to keep (each scored once, the best by mean PSNR).
 * :func:`kernel_summary`: the size and centre of an estimated kernel.
 * :func:`score_sources`: PSNR/SSIM of recovered sources against the truth.
-* :func:`write_solve_outputs`: the files ``blindinv solve`` writes.
+* :func:`write_solve_outputs`: the files ``blindinv solve`` writes;
+  :func:`prior_report_hint`: the command its summary ends with.
 """
 from __future__ import annotations
 
 import pathlib
+import shlex
 
 import jax
 import numpy as np
@@ -188,6 +190,25 @@ def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
     return data[names[0]]
   raise ValueError(f"{what}: {path} holds arrays {names}; name the array "
                    f"{' or '.join(repr(k) for k in keys)}.")
+
+
+def prior_report_hint(spec: str, prior=None) -> str:
+  """A ``blindinv prior-report`` command that runs as printed: on the
+  images the prior was trained on (its checkpoint's record), or, where none
+  is recorded, what to pass in words."""
+  try:
+    source = (getattr(prior, "meta", None) or {}).get("data", {}).get(
+        "source")
+  except (ValueError, AttributeError):     # no readable record
+    source = None
+  cmd = f"blindinv prior-report --prior {shlex.quote(str(spec))}"
+  if source:
+    return (f"{cmd} --data {shlex.quote(str(source))} (the test split of "
+            "the data it was trained on; --data also takes a folder of your "
+            "own images)")
+  return (f"run {cmd} with --data naming held-out images like your sources: "
+          "'folder:' followed by the path of a folder of PNG/JPEG files, "
+          "'mnist5k', or 'tfds:' followed by a dataset name")
 
 
 #: The most observations ``figure.png`` shows.

@@ -116,6 +116,32 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
   assert cli.main(argv + ["--overwrite", "--refine", "-1"]) == 2
 
 
+def test_the_closing_hint_is_a_command_that_runs(tiny_run, tmp_path,
+                                                  capsys):
+  """print_summary's prior-report hint names the data the prior was trained
+  on (its checkpoint's record), and runs as printed; a prior with no record
+  gets words, never a placeholder such as SOURCE."""
+  import shlex
+
+  import numpy as np
+
+  from blindinv_jax import priors, report
+  workdir, prior = tiny_run
+  hint = report.prior_report_hint(str(workdir), prior)
+  argv = shlex.split(hint.split(" (")[0])
+  assert argv[:2] == ["blindinv", "prior-report"] and "mnist5k" in argv
+  assert cli.main(argv[1:] + ["--n", "2", "--steps", "2", "--out",
+                              str(tmp_path / "report")]) == 0
+  assert (tmp_path / "report" / "report.json").exists()
+  bare = priors.from_function(lambda p, z: z.reshape(-1, 2, 2, 1),
+                              np.zeros(()), latent_dim=4)
+  for p in (bare, None):
+    words = report.prior_report_hint("my_prior:make", p)
+    assert "SOURCE" not in words and "PATH" not in words
+    assert "--data naming held-out images like your sources" in words
+  capsys.readouterr()
+
+
 def test_solve_kernel_size_widens_the_conv_surrogate(tiny_run, tmp_path,
                                                      capsys):
   """--kernel-size 20: a 21x21 effective kernel (each conv 11 wide), kept
