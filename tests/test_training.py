@@ -221,3 +221,34 @@ def test_the_loop_imports_no_family():
   taken |= {f"{n.module}.{a.name}" for n in ast.walk(tree)
             if isinstance(n, ast.ImportFrom) and n.module for a in n.names}
   assert not taken & {"blindinv_jax.training.gan", "blindinv_jax.training.vae"}
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_is_a_few_plain_lines_in_a_log_and_a_bar_on_a_terminal(
+    tmp_path, tty):
+  """train-prior's progress on a stream that is not a terminal (a log file):
+  one line per tenth of the run with the logged losses, no redraws; on a
+  terminal the tqdm bar redraws in place."""
+  import io
+
+  class Stream(io.StringIO):
+    def isatty(self):
+      return tty
+  stream = Stream()
+  cfg = training.TrainConfig(**{**TINY, "steps": 40, "log_every": 2,
+                                "sample_every": 40, "checkpoint_every": 40,
+                                "snapshot_every": 40})
+  training.train_prior(cfg, tmp_path, stream=stream)
+  text = stream.getvalue()
+  if tty:
+    assert "\r" in text and "train-prior" in text
+    return
+  lines = text.splitlines()
+  assert "\r" not in text and len(lines) == 10, text
+  assert lines[0].startswith("train-prior: step 4/40 (10%), ")
+  assert lines[-1].startswith("train-prior: step 40/40 (100%), ")
+  assert ", d " in lines[-1] and ", g " in lines[-1]      # the losses
+  quiet = Stream()
+  training.train_prior(cfg.replace(steps=44), tmp_path, stream=quiet,
+                       progress=False)                     # resumes, silent
+  assert quiet.getvalue() == ""

@@ -184,8 +184,48 @@ def _resume(path, state, cfg: TrainConfig, kind: str, workdir):
   return jax.tree_util.tree_map(jnp.asarray, state)
 
 
+class Progress:
+  """Training progress on ``stream`` (default ``sys.stderr``): a tqdm bar on
+  a terminal; on anything else (a log file, a pipe) one plain line per
+  tenth of the run with the last logged losses, so a log is not flooded
+  with the bar's redraws. Off when ``enabled`` is False."""
+
+  def __init__(self, start: int, total: int, *, enabled: bool = True,
+               stream=None, desc: str = "train-prior"):
+    import sys
+    self.stream = sys.stderr if stream is None else stream
+    self.total, self.desc, self.enabled = total, desc, enabled
+    tty = enabled and getattr(self.stream, "isatty", lambda: False)()
+    self.bar = None
+    if tty:
+      from tqdm.auto import tqdm
+      self.bar = tqdm(total=total, initial=start, desc=desc, file=self.stream,
+                      dynamic_ncols=True)
+    self.every = max(1, -(-(total - start) // 10))
+    self.next, self.postfix, self.t0 = start + self.every, {}, time.time()
+
+  def update(self, done: int, postfix: Optional[dict] = None) -> None:
+    """Step ``done`` (1-based) is finished; ``postfix``: new losses."""
+    self.postfix = postfix or self.postfix
+    if self.bar is not None:
+      self.bar.update(done - self.bar.n)
+      if postfix:
+        self.bar.set_postfix(postfix)
+    elif self.enabled and (done >= self.next or done == self.total):
+      self.next = done + self.every
+      losses = "".join(f", {k} {v}" for k, v in self.postfix.items())
+      print(f"{self.desc}: step {done}/{self.total} "
+            f"({100 * done / self.total:.0f}%), "
+            f"{time.time() - self.t0:.0f} s{losses}", file=self.stream,
+            flush=True)
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
+
+
 def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
-                command: Optional[str] = None):
+                command: Optional[str] = None, stream=None):
   """Trains (or resumes) a prior in ``workdir``; returns it.
 
   Writes ``workdir/config.json``, ``checkpoint.ckpt`` (latest, with optimiser
@@ -193,7 +233,9 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
   every ``snapshot_every`` steps, ``samples/step_<step>.png`` every
   ``sample_every`` steps, ``log.jsonl``, and ``prior.ckpt`` at the end.
   Re-running with the same config resumes from ``checkpoint.ckpt``; a larger
-  ``steps`` extends a finished run.
+  ``steps`` extends a finished run. Progress goes to ``stream`` (default
+  stderr) as a bar on a terminal, as a line per tenth of the run elsewhere
+  (:class:`Progress`).
   """
   from blindinv_jax import __version__, data as data_lib, viz
   say = print if progress else (lambda *a, **k: None)
@@ -251,12 +293,10 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
     if final:
       fam.save_prior(workdir / "prior.ckpt", state, meta)
 
-  from tqdm.auto import tqdm
-  bar = tqdm(range(start, cfg.steps), disable=not progress, initial=start,
-             total=cfg.steps, desc="train-prior", dynamic_ncols=True)
+  bar = Progress(start, cfg.steps, enabled=progress, stream=stream)
   log = open(workdir / "log.jsonl", "a")
   t0 = time.time()
-  for step in bar:
+  for step in range(start, cfg.steps):
     real = jnp.asarray(fetch(batch_indices(cfg.seed, step, n, cfg.batch_size)))
     state, metrics = train_step(state, real, step_key(cfg.seed, step))
     done = step + 1
@@ -265,13 +305,16 @@ def train_prior(cfg: TrainConfig, workdir, *, progress: bool = True,
       log.write(json.dumps({"step": done, "time": round(time.time() - t0, 2),
                             **m}) + "\n")
       log.flush()
-      bar.set_postfix({label: m[k] for label, k in fam.postfix})
+      bar.update(done, {label: m[k] for label, k in fam.postfix})
+    else:
+      bar.update(done)
     if done % cfg.sample_every == 0 or done == cfg.steps:
       viz.save_grid(workdir / "samples" / f"step_{done:07d}.png",
                     fam.generate(state, sample_z))
     if done % cfg.checkpoint_every == 0 or done == cfg.steps:
       save_all(state, done, final=done == cfg.steps)
   log.close()
+  bar.close()
   if start >= cfg.steps and not (workdir / "prior.ckpt").exists():
     save_all(state, start, final=True)
   return fam.make_prior(state, json.dumps(jsonable(meta_base), sort_keys=True))
