@@ -5,6 +5,9 @@
       [--variants default,unrolled,torch_eager,...]
       [--precision float32,bfloat16]
 
+The PyTorch variants need PyTorch (``pip install -e ".[torch]"``); without
+it, run ``--no-torch`` (the script says so before any work).
+
 For the shipped MNIST prior at the paper's schedule (T1 = T2 = 50, blurred
 held-out digits, conv surrogate), in ONE run, after warm-up, interleaving the
 implementations within every repeat and reporting the median:
@@ -265,27 +268,61 @@ def _in_mode(precision, fn):
   return run
 
 
-def main(argv=None):
-  from blindinv_jax import data, operators as ops, solver
-  from blindinv_jax.priors import load_prior
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--device", choices=("cpu", "gpu"), default=None)
-  ap.add_argument("--n", default="1,10,50,200")
-  ap.add_argument("--repeats", type=int, default=5)
-  ap.add_argument("--inner-steps", type=int, default=50)
-  ap.add_argument("--no-torch", action="store_true")
-  ap.add_argument("--torch-threads", type=int, default=None)
+def torch_available() -> bool:
+  """Whether PyTorch can be imported (without importing it)."""
+  import importlib.util
+  return importlib.util.find_spec("torch") is not None
+
+
+NEEDS_TORCH = ("the PyTorch variants ({variants}) need PyTorch, which is not "
+               "installed: pip install -e \".[torch]\" (from the repository "
+               "root), or leave them out with --no-torch (or --variants with "
+               "JAX variants only)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  ap = argparse.ArgumentParser(
+      description=__doc__.split("\n")[0] + " The PyTorch variants need "
+      "PyTorch: pip install -e \".[torch]\".")
+  ap.add_argument("--device", choices=("cpu", "gpu"), default=None,
+                  help="run JAX (and PyTorch) on this device (default: JAX's "
+                  "default backend)")
+  ap.add_argument("--n", default="1,10,50,200",
+                  help="comma-separated numbers of observations N, one "
+                  "table block each (default 1,10,50,200)")
+  ap.add_argument("--repeats", type=int, default=5,
+                  help="timed outer steps per variant, after warm-up; the "
+                  "median is reported (default 5)")
+  ap.add_argument("--inner-steps", type=int, default=50,
+                  help="T1 = T2, Adam steps of each phase per outer step "
+                  "(default 50, the paper's)")
+  ap.add_argument("--no-torch", action="store_true",
+                  help="skip the PyTorch variants (no PyTorch needed)")
+  ap.add_argument("--torch-threads", type=int, default=None,
+                  help="torch.set_num_threads for the PyTorch variants "
+                  "(default: PyTorch's own)")
   ap.add_argument("--cpu-devices", type=int, default=None,
                   help="split the host CPU into K XLA devices and add a "
                   "variant sharded over them (parallel.shard)")
   ap.add_argument("--variants", default=",".join(JAX_VARIANTS +
                                                    TORCH_VARIANTS),
                   help="comma-separated subset of " +
-                  ", ".join(JAX_VARIANTS + TORCH_VARIANTS))
+                  ", ".join(JAX_VARIANTS + TORCH_VARIANTS) + " (default: "
+                  "all; the torch_ ones need PyTorch)")
   ap.add_argument("--precision", default="float32",
                   help="comma-separated precisions of G and D ("
-                  f"{', '.join(PRECISIONS)}): every variant runs at each")
-  ap.add_argument("--out", default="docs/bench")
+                  f"{', '.join(PRECISIONS)}): every variant runs at each "
+                  "(default float32)")
+  ap.add_argument("--out", default="docs/bench",
+                  help="folder for bench.json and bench.md (default "
+                  "docs/bench)")
+  return ap
+
+
+def main(argv=None):
+  from blindinv_jax import data, operators as ops, solver
+  from blindinv_jax.priors import load_prior
+  ap = build_parser()
   args = ap.parse_args(argv)
   precisions = [p.strip() for p in args.precision.split(",")]
   bad = set(precisions) - set(PRECISIONS)
@@ -296,6 +333,10 @@ def main(argv=None):
   if unknown:
     ap.error(f"unknown --variants {sorted(unknown)}; choose from "
              f"{', '.join(JAX_VARIANTS + TORCH_VARIANTS)}")
+  torch_wanted = [] if args.no_torch else [v for v in wanted
+                                           if v in TORCH_VARIANTS]
+  if torch_wanted and not torch_available():       # before any work
+    ap.error(NEEDS_TORCH.format(variants=", ".join(torch_wanted)))
   if args.device:
     jax.config.update("jax_platforms", args.device.replace("gpu", "cuda"))
   prior = load_prior("mnist")
