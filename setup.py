@@ -24,7 +24,9 @@ setup(
     extras_require={
         "test": ["pytest==9.0.3", "hypothesis==6.155.2", "nbformat==5.11.1",
                  "nbclient==0.11.0", "ipykernel==7.4.0",
-                 "ruff==0.17.6"],
+                 "ruff==0.17.6",
+                 # docs/own-data.md's faces (skimage.data.lfw_subset)
+                 "scikit-image==0.26.0"],
         "torch": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["blindinv=blindinv_jax.cli:main"]},

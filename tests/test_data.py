@@ -122,3 +122,24 @@ def test_tfds_not_prepared_says_how_to_prepare(tmp_path):
   pytest.importorskip("tensorflow_datasets")
   with pytest.raises(FileNotFoundError, match="tfds build mnist"):
     data.load_images("tfds:mnist", data_dir=str(tmp_path))
+
+
+def test_own_data_faces_script_runs_with_the_test_extra(tmp_path, monkeypatch):
+  """docs/own-data.md's first step as written: scikit-image (in the test
+  extra of setup.py) ships the faces; the folder it writes loads as the
+  splits the walk-through uses."""
+  import pathlib
+  import re
+  root = pathlib.Path(__file__).parent.parent
+  extra = re.search(r'"test": \[(.*?)\]', (root / "setup.py").read_text(),
+                    re.S).group(1)
+  assert re.search(r'"scikit-image==[\d.]+"', extra)
+  doc = (root / "docs" / "own-data.md").read_text()
+  script = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S)
+                if "lfw_subset" in b)
+  monkeypatch.chdir(tmp_path)
+  exec(compile(script, "docs/own-data.md", "exec"), {})
+  sizes = {s: data.load_images("folder:faces", s).shape
+           for s in ("train", "val", "test")}
+  assert sum(v[0] for v in sizes.values()) == 100
+  assert all(v[1:] == (25, 25, 1) for v in sizes.values()), sizes
