@@ -63,10 +63,8 @@ class TaskSpec:
   num_sources: int = 1              # mix: S
   num_mixtures: int = 1             # mix: K
   mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
-  noise_sigma: float = 0.0          # Gaussian noise on y, [-1, 1] scale
-                                    # (operators.add_noise)
-  boundary: str = "zero"            # blur/edges: how the scene continues
-                                    # past the frame (operators.BOUNDARIES)
+  noise_sigma: float = 0.0          # noise std on y, [-1, 1] scale
+  boundary: str = "zero"            # blur/edges: operators.BOUNDARIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,11 +125,9 @@ def forward_model(task: TaskSpec):
   """``(forward, info)``: F as a function of sources ``[N, S, H, W, C]`` and
   what defines it (the kernel or the mixing matrix)."""
   b = task.boundary
-  if task.kind == "blur":
-    k = ops.gaussian_kernel(task.kernel_size, task.sigma)
-    return (lambda x: ops.blur(x[:, 0], k, b)), {"kernel": k, "boundary": b}
-  if task.kind == "edges":
-    k = jnp.asarray(ops.SOBEL)
+  if task.kind in ("blur", "edges"):
+    k = (ops.gaussian_kernel(task.kernel_size, task.sigma)
+         if task.kind == "blur" else jnp.asarray(ops.SOBEL))
     return (lambda x: ops.blur(x[:, 0], k, b)), {"kernel": k, "boundary": b}
   m = ops.random_mixing(jax.random.key(task.mixing_seed), task.num_sources,
                         task.num_mixtures)
@@ -176,9 +172,7 @@ def _key(config: ExperimentConfig) -> dict:
       d["solver"].pop(f, None)
   # noise_sigma was called noise_std: the same identity for the same noise.
   d["task"]["noise_std"] = d["task"].pop("noise_sigma")
-  # The boundary came later: zero padding, what every earlier run used,
-  # leaves the identity as it was.
-  if d["task"].get("boundary") == "zero":
+  if d["task"].get("boundary") == "zero":   # as every earlier run: as before
     d["task"].pop("boundary")
   return resume.jsonable(d)
 
