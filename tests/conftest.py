@@ -57,3 +57,13 @@ def solve_step(state, y, prior, surrogate, config):
   return runner.Compiled(step, settings=runner.Settings.of(config),
                          surrogate=surrogate, config=config)(state, y,
                                                              prior=prior)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_jax_caches():
+  """Each test module starts with JAX's compiled programs cleared: the
+  fast suite compiles hundreds of programs in one process, and keeping them
+  all was seen to crash XLA:CPU's compiler late in the run."""
+  yield
+  import jax
+  jax.clear_caches()
