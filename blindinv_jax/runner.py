@@ -169,13 +169,11 @@ def _stack(history: List[dict]) -> dict:
           if history else {})
 
 
-def save(ckpt: Checkpoint, state, history: List[dict], steps: int,
-         history_tree: Optional[dict] = None) -> None:
-  """Atomically writes ``state`` and the stacked ``history`` (or
-  ``history_tree``, already stacked) after ``steps`` chunks."""
+def save(ckpt: Checkpoint, state, history: List[dict], steps: int) -> None:
+  """Atomically writes ``state`` and the stacked ``history`` after ``steps``
+  chunks."""
   tree = {"state": flax.serialization.to_state_dict(_host_tree(state)),
-          "history": _stack(history) if history_tree is None
-          else history_tree}
+          "history": _stack(history)}
   resume.save(ckpt.path, tree, kind=ckpt.kind, identity=ckpt.identity,
               meta={"step": int(steps)})
 
