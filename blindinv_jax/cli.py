@@ -4,6 +4,7 @@
   blindinv solve --observations FILE --prior mnist|PATH|module:factory
                  --sources S --out DIR [--truth FILE] [--resume]
   blindinv prior-report --prior P --data SOURCE [--split test] [--n N]
+                        [--observations FILE]
   blindinv demo [--out DIR] [--n N] [--task blur|sobel]
 
 Errors a user can act on are printed as one message, without a traceback,
@@ -161,14 +162,16 @@ def _solve(args):
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")
   from blindinv_jax.report import write_solve_outputs
+  print("the blind signal: projecting the observations onto the prior...")
   summary = write_solve_outputs(out, res, y, truth, {
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "kernel_size": args.kernel_size,
       "num_sources": args.sources, "prior": args.prior, "seed": args.seed,
       "best_restart": int(res.best_restart), "message": res.message,
       "choice": None if choice is None else choice.to_dict(),
-      "refine": refined})
-  print_summary(summary, out, args, prior)
+      "refine": refined}, prior)
+  from blindinv_jax.report import print_solve_summary
+  print_solve_summary(summary, out, args.prior, prior)
   if res.message:
     print(f"blindinv solve: {res.message}", file=sys.stderr)
     return 1
@@ -208,27 +211,6 @@ def _sources_arg(text: str):
         f"--sources takes a number or 'auto', not {text!r}") from None
 
 
-def print_summary(summary: dict, out, args, prior=None) -> None:
-  """What a solve found, in a few lines, and how to check the prior."""
-  import numpy as np
-  loss = np.asarray(summary["data_loss_per_observation"])
-  print(f"data loss |F_hat(x) - y| per pixel: mean {loss.mean():.4f}, worst "
-        f"{loss.max():.4f} (observation {int(loss.argmax())})")
-  if "kernel" in summary:
-    k = summary["kernel"]
-    print(f"estimated kernel: {k['size'][0]}x{k['size'][1]} (entries above 5% "
-          f"of its peak), centre offset {k['centre_offset']} pixels: "
-          "kernel.png")
-  if "truth" in summary:
-    t = summary["truth"]
-    print(f"against --truth: PSNR {t['psnr'][0]:.2f} ± {t['psnr'][1]:.2f} dB, "
-          f"SSIM {t['ssim'][0]:.3f}")
-  print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
-  from blindinv_jax.report import prior_report_hint
-  print("can the prior draw images like these? " +
-        prior_report_hint(args.prior, prior))
-
-
 def _prior_report(args):
   import numpy as np
 
@@ -249,11 +231,22 @@ def _prior_report(args):
   print(f"{len(x)} images of {args.data} ({args.split}), "
         f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}; projecting onto the prior "
         f"({args.steps} steps)...", flush=True)
-  rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out)
+  y = None
+  if args.observations:
+    from blindinv_jax import validation as V
+    y = V.convert_input(load_observations(args.observations), args.layout,
+                        args.range)
+    V.refuse(V.observation_problems(y, prior.image_shape, fixes=V.CLI_FIXES)
+             + ([] if y.shape[-1] == prior.image_shape[-1] else [
+                 f"--observations have {y.shape[-1]} channel(s), the prior "
+                 f"draws {prior.image_shape[-1]}: not images of its kind, so "
+                 "no verdict before a solve (the solve gives its own)."]))
+  rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out,
+                     observations=y)
   print(f"representation error: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f}"
         f" dB (median {rep['psnr_median']:.2f}, worst {rep['psnr_min']:.2f}), "
         f"SSIM {rep['ssim'][0]:.3f}")
-  print(rep["verdict"])
+  print(rep["verdict"] if y is None else rep["observations"]["message"])
   print(f"wrote samples.png, worst.png, report.json to {out}")
 
 
@@ -293,6 +286,18 @@ def _demo(args):
 
 
 V_RANGES = ("-1,1", "0,1", "0,255")     # validation.RANGES' keys
+
+
+def add_input_args(p) -> None:
+  """--layout and --range: how solve and prior-report read arrays."""
+  p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
+                 help="axis order of --observations and --truth: nhwc "
+                 "(default, [N, H, W, C]) or nchw (PyTorch's [N, C, H, W])")
+  p.add_argument("--range", choices=V_RANGES, default=None, metavar="LO,HI",
+                 help="value scale of --observations and --truth, rescaled "
+                 "to the prior's [-1, 1]: '0,1', '0,255' or '-1,1' (default: "
+                 "taken as [-1, 1], with a warning when the values look like "
+                 "0..1 or 0..255 images)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,11 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
                  "per observation, or 'auto' (chosen among 1-4 on held-out "
                  "pixels)")
   s.add_argument("--surrogate", default="auto",
-                 choices=("auto", "conv", "mixing", "conv_mlp"),
+                 choices=("auto", "conv", "conv_scene", "mixing", "conv_mlp"),
                  help="the learned F_hat: 'auto' (default: the family that "
                  "best predicts held-out pixels, docs/design.md), 'conv' "
-                 "(blur, edge maps), 'mixing' (per-pixel network, for "
-                 "separation) or 'conv_mlp' (a filter, then a non-linearity)")
+                 "(blur, edge maps, with the frame of zero padding), "
+                 "'conv_scene' (the same where the scene continues past the "
+                 "frame), 'mixing' (per-pixel network, for separation) or "
+                 "'conv_mlp' (a filter, then a non-linearity)")
   s.add_argument("--kernel-size", type=int, metavar="K", help="the widest "
                  "blur or filter (K x K) the conv surrogates (also those "
                  "'auto' screens) can learn; default 9 (two 5x5 convolutions"
@@ -363,14 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--truth", help=".npy/.npz of the true sources ([N, S, H, W, "
                  "C], or [N, H, W, C] for one source): score the recovery "
                  "(read with the same --layout and --range)")
-  s.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
-                 help="axis order of --observations and --truth: nhwc "
-                 "(default, [N, H, W, C]) or nchw (PyTorch's [N, C, H, W])")
-  s.add_argument("--range", choices=V_RANGES, default=None, metavar="LO,HI",
-                 help="value scale of --observations and --truth, rescaled "
-                 "to the prior's [-1, 1]: '0,1', '0,255' or '-1,1' (default: "
-                 "taken as [-1, 1], with a warning when the values look like "
-                 "0..1 or 0..255 images)")
+  add_input_args(s)
   s.add_argument("--checkpoint-every", type=int, default=10,
                  help="outer steps between checkpoints (default 10)")
   s.set_defaults(func=_solve)
@@ -386,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
   r.add_argument("--n", type=int, default=100, help="images used (100)")
   r.add_argument("--steps", type=int, default=1000,
                  help="projection steps (1000; fewer underestimate)")
+  r.add_argument("--observations", help="the .npy/.npz observations of a "
+                 "blind solve: can this prior be expected to beat them? "
+                 "(read with --layout and --range as blindinv solve reads "
+                 "them)")
+  add_input_args(r)
   r.add_argument("--snapshots", action="store_true", help="--prior is a "
                  "train-prior workdir: score each snapshot, name the best "
                  "(choose on --split val, never on test)")

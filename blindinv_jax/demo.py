@@ -93,7 +93,8 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
         f"{config.latent_lr:g}, {config.restarts} restart(s))")
   callback, close = progress_callback(config.outer_steps)
   t0 = time.perf_counter()
-  res = solver.solve(y, prior, num_sources=1, surrogate="conv", config=config,
+  res = solver.solve(y, prior, num_sources=1, surrogate="conv_scene",
+                     config=config,
                      key=jax.random.key(seed), callback=callback)
   jax.block_until_ready(res.sources)
   close()

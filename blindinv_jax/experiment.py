@@ -64,7 +64,7 @@ class TaskSpec:
   num_mixtures: int = 1             # mix: K
   mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
   noise_sigma: float = 0.0          # noise std on y, [-1, 1] scale
-  boundary: str = "zero"            # blur/edges: operators.BOUNDARIES
+  boundary: str = "scene"           # blur/edges: operators.BOUNDARIES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,8 +107,11 @@ def _solve_extras(res, p: Problem, reconstruction: bool) -> dict:
   extras = {}
   if reconstruction:
     extras["reconstruction"] = np.asarray(res.reconstruction)
-  if p.config.surrogate == "conv" and "kernel" in p.info:
-    from blindinv_jax.models.surrogates import effective_kernel
+  from blindinv_jax.models.surrogates import (
+    LinearConvSurrogate,
+    effective_kernel,
+  )
+  if isinstance(res.surrogate, LinearConvSurrogate) and "kernel" in p.info:
     k_est = np.asarray(effective_kernel(res.surrogate_params))[:, :, 0, 0]
     extras["effective_kernel"] = k_est
     extras["kernel_error"] = metrics.kernel_error(k_est,

@@ -11,9 +11,12 @@ per channel, with "same" output size; for an even kernel size the extra
 row/column of padding goes after (``lax``'s ``"SAME"`` convention). How the
 image continues past its frame is ``boundary`` (:data:`BOUNDARIES`):
 
-* ``"zero"``: zeros (on ``[-1, 1]`` images a mid-grey frame; today's default);
-* ``"scene"``: the scene continues with its border values (edge padding), as
-  a camera sees it: for digits on a -1 background, the background;
+* ``"scene"`` (the default): the scene continues with its border values
+  (edge padding), as a camera sees it: for digits on a -1 background, the
+  background;
+* ``"zero"``: zeros (on ``[-1, 1]`` images a mid-grey frame, which the
+  ``"conv"`` surrogate's own zero padding draws too; the default before
+  the ``boundary`` argument existed);
 * ``"reflect"``: mirrored about the border pixel, not repeating it (NumPy's
   and PyTorch's ``"reflect"``; SciPy calls it ``"mirror"``);
 * ``"circular"``: periodic (what an FFT convolution does).
@@ -58,7 +61,7 @@ def check_boundary(boundary: str) -> str:
   return boundary
 
 
-def blur(x: jax.Array, kernel: jax.Array, boundary: str = "zero"
+def blur(x: jax.Array, kernel: jax.Array, boundary: str = "scene"
          ) -> jax.Array:
   """Filters every channel of x ``[N, H, W, C]`` with kernel ``[kh, kw]``;
   the image continues past its frame as ``boundary`` says (module doc).
@@ -87,7 +90,7 @@ def blur(x: jax.Array, kernel: jax.Array, boundary: str = "zero"
       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
 
 
-def edges(x: jax.Array, kernel=SOBEL, boundary: str = "zero") -> jax.Array:
+def edges(x: jax.Array, kernel=SOBEL, boundary: str = "scene") -> jax.Array:
   """The edge map of x ``[N, H, W, C]``: :func:`blur` with an edge kernel."""
   return blur(x, kernel, boundary)
 

@@ -8,7 +8,8 @@
 * :func:`kernel_summary`: the size and centre of an estimated kernel.
 * :func:`score_sources`: PSNR/SSIM of recovered sources against the truth.
 * :func:`write_solve_outputs`: the files ``blindinv solve`` writes;
-  :func:`prior_report_hint`: the command its summary ends with.
+  :func:`print_solve_summary`: what it prints after them;
+  :func:`prior_report_hint`: the command that summary ends with.
 """
 from __future__ import annotations
 
@@ -22,27 +23,36 @@ import numpy as np
 def verdict(psnr_mean: float) -> str:
   """One line that explains a representation error (dB)."""
   return (f"recoveries cannot be much better than ~{psnr_mean:.1f} dB on "
-          "images like these (the prior draws them no closer); if that is "
-          "below your observations' quality, train the prior longer or on "
-          "more data.")
+          "images like these (the prior draws them no closer); "
+          "--observations says whether that beats your observations.")
 
 
 def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
                  restarts: int = 1, seed: int = 0, out=None,
-                 show: int = 8) -> dict:
+                 show: int = 8, observations=None) -> dict:
   """The representation error of ``prior`` on images ``x [N, H, W, C]``.
 
   Projects x onto the range of G; returns PSNR/SSIM (mean, std, median,
-  min), the indices of the worst images and the verdict. With ``out``
-  writes ``samples.png`` (64 samples), ``worst.png`` (the ``show`` worst
-  images above their projections) and ``report.json``.
+  min), the indices of the worst images and the verdict. With
+  ``observations [M, H, W, C]`` (a blind solve's input), projects them too
+  and adds ``"observations"``: :func:`blindinv_jax.verdict.before_solve`,
+  whether this prior can be expected to beat them. With ``out`` writes
+  ``samples.png`` (64 samples), ``worst.png`` (the ``show`` worst images
+  above their projections) and ``report.json``.
   """
   import json
 
-  from blindinv_jax import metrics, viz
+  from blindinv_jax import metrics, verdict as verdict_lib, viz
   from blindinv_jax.project import project
   x_hat, _, _ = project(prior, x, steps=steps, lr=lr, restarts=restarts,
                         key=jax.random.key(seed))
+  before = None
+  if observations is not None:
+    y = np.clip(np.asarray(observations, np.float32), -1, 1)
+    y_hat, _, _ = project(prior, y, steps=steps, lr=lr, restarts=restarts,
+                          key=jax.random.key(seed))
+    before = verdict_lib.before_solve(verdict_lib.pooled_db(y_hat, y),
+                                      verdict_lib.pooled_db(x_hat, x))
   p = np.asarray(metrics.psnr(x_hat, x))
   s = np.asarray(metrics.ssim(x_hat, x))
   worst = np.argsort(p)[:show]
@@ -51,6 +61,8 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
          "psnr_min": float(p.min()), "ssim": metrics.summary(s),
          "worst": worst.tolist(), "psnr_per_image": p.round(2).tolist(),
          "verdict": verdict(float(p.mean()))}
+  if before is not None:
+    rep["observations"] = before
   if out is not None:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,21 +227,25 @@ def prior_report_hint(spec: str, prior=None) -> str:
 FIGURE_MAX = 12
 
 
-def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
+def write_solve_outputs(out, res, y, truth, record: dict,
+                        prior=None) -> dict:
   """Writes a solve's files to ``out``: ``sources.npy [N, S, H, W, C]``,
   ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
   surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
   (``record`` plus the summary and the loss history) and ``figure.png``
   (up to :data:`FIGURE_MAX` observations; its title says when it shows
   fewer than were solved). Returns the summary: the data loss per
-  observation, the kernel, and scores against ``truth`` if given."""
+  observation, the kernel, the blind signal (``"signal"``:
+  :func:`blindinv_jax.verdict.solve_signal`; with ``prior`` it projects
+  y), and with ``truth`` the scores
+  of the recovery and of the observations against it."""
   import json
 
   import jax
   import numpy as np
   from flax import serialization
 
-  from blindinv_jax import viz
+  from blindinv_jax import verdict as verdict_lib, viz
   from blindinv_jax.models.surrogates import (
     LinearConvSurrogate,
     effective_kernel,
@@ -249,8 +265,11 @@ def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
                      title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
                      "surrogate's effective kernel")
     summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
+  summary["signal"] = verdict_lib.solve_signal(y, res.reconstruction,
+                                               res.sources, prior)
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)
+    summary["observation_psnr"] = verdict_lib.observation_psnr(y, truth)
   hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
   (out / "history.json").write_text(json.dumps(
       {**record, "summary": summary, "history": hist}, indent=1))
@@ -265,3 +284,26 @@ def write_solve_outputs(out, res, y, truth, record: dict) -> dict:
       f"the first {k} of {len(y)} observations (all of them in sources.npy)"
       if k < len(y) else ""))
   return summary
+
+
+def print_solve_summary(summary: dict, out, prior_spec, prior=None) -> None:
+  """What ``blindinv solve`` found (:func:`write_solve_outputs`' summary),
+  in a few lines: the fit, the kernel, the blind signal, the scores against
+  ``--truth`` beside the observations', and how to check the prior."""
+  loss = np.asarray(summary["data_loss_per_observation"])
+  print(f"data loss |F_hat(x) - y| per pixel: mean {loss.mean():.4f}, worst "
+        f"{loss.max():.4f} (observation {int(loss.argmax())})")
+  if "kernel" in summary:
+    k = summary["kernel"]
+    print(f"estimated kernel: {k['size'][0]}x{k['size'][1]} (entries above 5% "
+          f"of its peak), centre offset {k['centre_offset']} pixels: "
+          "kernel.png")
+  print(summary["signal"]["message"])
+  if "truth" in summary:
+    t, o = summary["truth"], summary["observation_psnr"]
+    print(f"against --truth: PSNR {t['psnr'][0]:.2f} ± {t['psnr'][1]:.2f} dB, "
+          f"SSIM {t['ssim'][0]:.3f}" + ("" if o is None else
+          f" (the observations: {o[0]:.2f} ± {o[1]:.2f} dB)"))
+  print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+  print("can the prior draw images like these? " +
+        prior_report_hint(prior_spec, prior))

@@ -76,6 +76,15 @@ class SolveResult(flax.struct.PyTreeNode):
   message: str = flax.struct.field(pytree_node=False, default="")
   choice: Any = flax.struct.field(pytree_node=False, default=None)
 
+  def blind_signal(self, y, prior=None, steps: int = 500) -> dict:
+    """Is the recovery likely better than the observations ``y [N, H, W,
+    C_obs]``? The learned process's fit against the identity's (y projected
+    onto the prior's range in ``steps`` steps; needs ``prior``):
+    :func:`blindinv_jax.verdict.solve_signal`'s ``fit_db``,
+    ``identity_db``, ``gain_db``, ``warn`` and ``message``."""
+    from blindinv_jax.verdict import solve_signal
+    return solve_signal(y, self.reconstruction, self.sources, prior, steps)
+
 
 def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
                    key, init_latents=None) -> dict:
@@ -158,8 +167,9 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     num_sources: S, sources per observation, or ``"auto"``: chosen among 1
       to 4 by held-out pixels (:mod:`blindinv_jax.auto`).
     surrogate: ``"auto"`` (chosen from the data by held-out pixels, see
-      :mod:`blindinv_jax.auto`), ``"conv"`` (linear 2-layer conv),
-      ``"mixing"`` (per-pixel MLP), ``"conv_mlp"`` (conv, ReLU, per-pixel
+      :mod:`blindinv_jax.auto`), ``"conv"`` (linear 2-layer conv, zero
+      padding), ``"conv_scene"`` (the same on sources continued past the
+      frame, no biases), ``"mixing"`` (per-pixel MLP), ``"conv_mlp"`` (conv, ReLU, per-pixel
       Dense) or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W,
       C_obs]``.
     config: :class:`SolverConfig` (default :data:`TUNED`; :data:`PAPER` is the
@@ -186,7 +196,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       (:func:`blindinv_jax.auto.choose`) and ``on_choice(choice)`` once the
       choice is made, before the full solve (e.g. to print progress).
     kernel_size: K, the largest kernel (K x K) the conv families (``"conv"``,
-      ``"conv_mlp"``, and those ``"auto"`` screens) can represent
+      ``"conv_scene"``, ``"conv_mlp"``, and those ``"auto"`` screens) can represent
       (:func:`blindinv_jax.models.surrogates.make_surrogate`); ``None``: 9
       (two 5x5 convolutions). A blur wider than that needs it (the paper's
       CelebA blur is 20x20).

@@ -118,7 +118,7 @@ def test_solve_command_writes_all_outputs(tiny_run, tmp_path):
 
 def test_the_closing_hint_is_a_command_that_runs(tiny_run, tmp_path,
                                                   capsys):
-  """print_summary's prior-report hint names the data the prior was trained
+  """print_solve_summary's prior-report hint names the data the prior was trained
   on (its checkpoint's record), and runs as printed; a prior with no record
   gets words, never a placeholder such as SOURCE."""
   import shlex
@@ -250,7 +250,8 @@ def test_solve_resume(tiny_run, tmp_path, capsys):
   # --surrogate auto (the default): the same choice on resuming, reported
   assert "chose surrogate=" in capsys.readouterr().err
   assert hist["surrogate"] == hist["choice"]["family"]
-  assert len(hist["choice"]["candidates"]) == 3
+  from blindinv_jax.models.surrogates import FAMILIES
+  assert len(hist["choice"]["candidates"]) == len(FAMILIES)
   assert cli.main(base + ["--outer-steps", "3", "--resume", "--latent-lr",
                           "0.1"]) == 2
   assert "different solve" in capsys.readouterr().err

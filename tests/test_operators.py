@@ -121,7 +121,8 @@ def test_blur_boundaries_agree_inside_and_the_scene_has_no_frame():
   flat = -np.ones((1, 28, 28, 1), np.float32)   # the background alone
   np.testing.assert_allclose(ops.blur(flat, k, boundary="scene"), flat,
                              atol=1e-6)
-  assert float(ops.blur(flat, k)[0, 0, 0, 0]) > -0.5   # zero's grey frame
+  assert float(ops.blur(flat, k, "zero")[0, 0, 0, 0]) > -0.5   # grey frame
+  np.testing.assert_array_equal(ops.blur(x, k), outs["scene"])  # default
   np.testing.assert_array_equal(ops.edges(x, boundary="circular"),
                                 ops.blur(x, ops.SOBEL, boundary="circular"))
   with pytest.raises(ValueError, match="boundary must be one of"):

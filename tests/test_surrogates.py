@@ -110,3 +110,29 @@ def test_a_wider_kernel_fits_a_blur_wider_than_9x9():
     return float(jnp.mean(jnp.abs(err(params))))
   narrow, wide = fit_error(None), fit_error(15)
   assert wide < 0.6 * narrow, (narrow, wide)
+
+
+@pytest.mark.parametrize("family,boundary", [("conv", "zero"),
+                                             ("conv_scene", "scene")])
+def test_each_conv_family_draws_its_border_convention(family, boundary):
+  """With a delta in the first layer and a 5x5 kernel in the second, the
+  "conv" family (zero padding) is operators.blur(..., "zero") and
+  "conv_scene" (edge-padded sources) is operators.blur(..., "scene") on
+  the whole image, border included: each draws the border of its
+  convention, and only that one."""
+  from blindinv_jax import operators as ops
+  x = jax.random.uniform(jax.random.key(3), (2, 12, 10, 1), minval=-1,
+                         maxval=1)
+  k = jax.random.uniform(jax.random.key(4), (5, 5))
+  m = surrogates.make_surrogate(family, 1)
+  p = m.init(jax.random.key(0), x)
+  w1 = jnp.zeros((5, 5, 1, 16)).at[2, 2, 0, 0].set(1.0)
+  w2 = jnp.zeros((5, 5, 16, 1)).at[:, :, 0, 0].set(k)
+  p = jax.tree_util.tree_map(jnp.zeros_like, p)
+  p["params"]["conv1"]["kernel"], p["params"]["conv2"]["kernel"] = w1, w2
+  np.testing.assert_allclose(m.apply(p, x), ops.blur(x, k, boundary),
+                             atol=1e-5)
+  other = "scene" if boundary == "zero" else "zero"
+  assert np.abs(np.asarray(m.apply(p, x) - ops.blur(x, k, other))).max() > 0.1
+  if family == "conv_scene":
+    assert "bias" not in p["params"]["conv1"]        # the gain is pinned

@@ -5,6 +5,10 @@ Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
 
 * :class:`LinearConvSurrogate`: conv 5x5 to 16 filters, then conv 5x5 to
   ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
+* :class:`SceneConvSurrogate` (``"conv_scene"``): the same two
+  convolutions, without biases, on sources that continue past the frame
+  with their edge values: for observations of a real scene, which have no
+  frame (``operators.blur(..., boundary="scene")``).
 * :class:`MixingSurrogate`: per-pixel Dense 16, ReLU, Dense ``C_obs``
   (paper 3.2: non-linear mixtures).
 * :class:`ConvMLPSurrogate`: the two convolutions of the linear surrogate,
@@ -49,6 +53,33 @@ class LinearConvSurrogate(nn.Module):
                 use_bias=self.use_bias, name="conv2")(x)
 
 
+class SceneConvSurrogate(LinearConvSurrogate):
+  """The linear conv surrogate for a scene that continues past the frame:
+  ``[B, H, W, S*C] -> [B, H, W, out_channels]``.
+
+  The sources are padded with their edge values by the two convolutions'
+  reach (``2 * (kernel_size - 1)`` summed over both layers, i.e.
+  ``kernel_size - 1`` per side), filtered, and cropped back: the surrogate
+  draws no frame of its own, as a camera's blur does not. No biases by
+  default: a constant background then comes out as the kernel's sum times
+  itself, which pins the gain that a frame pins for the ``conv`` family.
+  Same parameters as :class:`LinearConvSurrogate` (:func:`effective_kernel`
+  reads them).
+  """
+  use_bias: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    m = self.kernel_size - 1
+    xp = jnp.pad(x, ((0, 0), (m, m), (m, m), (0, 0)), mode="edge")
+    k = (self.kernel_size, self.kernel_size)
+    xp = Conv(features=self.features, kernel_size=k, use_bias=self.use_bias,
+              name="conv1")(xp)
+    xp = Conv(features=self.out_channels, kernel_size=k,
+              use_bias=self.use_bias, name="conv2")(xp)
+    return xp[:, m:-m, m:-m, :]
+
+
 class MixingSurrogate(nn.Module):
   """Per-pixel MLP: ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
   out_channels: int
@@ -77,12 +108,12 @@ class ConvMLPSurrogate(nn.Module):
 
 #: The surrogate families by name, simplest first (``surrogate="auto"``
 #: prefers the earlier of two that fit held-out pixels equally well).
-FAMILIES = {"conv": LinearConvSurrogate, "mixing": MixingSurrogate,
-            "conv_mlp": ConvMLPSurrogate}
+FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
+            "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
 
 
 #: The families with a kernel (two convolutions); "mixing" is per-pixel.
-KERNEL_FAMILIES = ("conv", "conv_mlp")
+KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp")
 #: The effective kernel the conv families cover by default: two 5x5 layers.
 DEFAULT_KERNEL_SIZE = 9
 

@@ -347,7 +347,7 @@ def main(argv=None):
   rows = []
   for n in [int(v) for v in args.n.split(",")]:
     x = data.load_images("mnist5k", "test", limit=n)
-    y = ops.blur(jnp.asarray(x), ops.gaussian_kernel(9, 2.0))
+    y = ops.blur(jnp.asarray(x), ops.gaussian_kernel(9, 2.0), "zero")
     impls = {}
     for prec in precisions:
       c = cfg.replace(precision=prec)

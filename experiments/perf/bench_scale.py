@@ -36,7 +36,7 @@ x = np.concatenate([data.load_images("mnist5k", "train"),
                     data.load_images("mnist5k", "test")])
 x = x[np.arange(n) % len(x)]
 k = ops.gaussian_kernel(9, 2.0)
-y = jnp.concatenate([ops.blur(jnp.asarray(x[i:i + 5000]), k)
+y = jnp.concatenate([ops.blur(jnp.asarray(x[i:i + 5000]), k, "zero")
                      for i in range(0, n, 5000)])
 del x
 cfg = solver.TUNED.replace(outer_steps=1, surrogate_steps=inner,
@@ -70,7 +70,7 @@ from blindinv_jax.priors import load_prior
 n, inner, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 prior = load_prior("mnist")
 y = ops.blur(jnp.asarray(data.load_images("mnist5k", "test", limit=n)),
-             ops.gaussian_kernel(9, 2.0))
+             ops.gaussian_kernel(9, 2.0), "zero")
 cfg = solver.TUNED.replace(outer_steps=steps + 1, surrogate_steps=inner,
                            latent_steps=inner, unroll=1)
 d = len(jax.devices())

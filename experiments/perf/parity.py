@@ -57,8 +57,8 @@ def run(out: str) -> None:
   prior = load_prior("mnist")
   x = jnp.asarray(data_lib.load_images("mnist5k", "val", limit=6))
   k = ops.gaussian_kernel(9, 2.0)
-  y = ops.blur(x, k)
-  forward = lambda s: ops.blur(s[:, 0], k)
+  y = ops.blur(x, k, "zero")
+  forward = lambda s: ops.blur(s[:, 0], k, "zero")
   cfg = solver.FAST.replace(outer_steps=4, surrogate_steps=5, latent_steps=5)
   key = jax.random.key(3)
   res = {}

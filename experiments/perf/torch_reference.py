@@ -331,7 +331,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
   prior = load_prior("mnist")
   x = data.load_images("mnist5k", "test", limit=args.n)
-  y = np.asarray(ops.blur(x, ops.gaussian_kernel(9, 2.0)))
+  y = np.asarray(ops.blur(x, ops.gaussian_kernel(9, 2.0), "zero"))
   cfg = solver.PAPER.replace(outer_steps=args.outer_steps)
   module = make_surrogate("conv", 1)
   st = solver.init_state(jax.random.key(0), y, prior, module, cfg, 1)

@@ -19,6 +19,13 @@ surrogate variant (``--variants``):
 * ``edge``: the surrogate sees the sources padded with their edge values
   (the scene continuing), then crops back: no frame of its own;
 * ``edge_nobias``: both;
+* ``valid`` / ``valid_nobias``: the data loss covers only the interior
+  whose value no padding reaches (the surrogate's output and the
+  observations zeroed on the 4-pixel border of two 5x5 convolutions);
+* ``conv_scene``: the library's ``"conv_scene"`` family (edge-padded
+  sources, no biases: ``edge_nobias`` as shipped);
+* ``auto``: ``surrogate="auto"``, which screens every family (``conv_scene``
+  among them) on held-out pixels;
 * ``fill_nobias``: no biases, and the sources continue past the frame as
   ``a * edge + c`` with ``a`` and ``c`` learned with the surrogate (from
   ``a = c = 0``, today's zero padding): zero padding and the scene are both
@@ -44,7 +51,8 @@ from blindinv_jax import data, metrics, operators as ops, resume, solver
 from blindinv_jax.models.surrogates import LinearConvSurrogate, effective_kernel
 from blindinv_jax.priors import load_prior
 
-VARIANTS = ("today", "nobias", "edge", "edge_nobias", "fill_nobias")
+VARIANTS = ("today", "nobias", "edge", "edge_nobias", "fill_nobias",
+            "valid", "valid_nobias", "conv_scene", "auto")
 
 
 class EdgePadded(nn.Module):
@@ -84,12 +92,40 @@ class LearnedFill(nn.Module):
     return y[:, m:-m, m:-m, :]
 
 
-def surrogate(variant: str) -> nn.Module:
+def interior_mask(height: int, width: int, margin: int) -> jax.Array:
+  """``[H, W, 1]``: 1 where every pixel a ``2 * margin + 1`` wide filter
+  reads lies inside the frame, 0 on the ``margin``-pixel border."""
+  m = jnp.zeros((height, width, 1))
+  return m.at[margin:height - margin, margin:width - margin].set(1.0)
+
+
+class Interior(nn.Module):
+  """The linear conv surrogate with its output zeroed on the border that
+  its two convolutions' padding reaches: with the observations zeroed there
+  too, the data loss covers only the pixels whose value does not depend on
+  how anything was padded."""
+  out_channels: int
+  use_bias: bool = True
+  kernel_size: int = 5
+
+  @nn.compact
+  def __call__(self, x):
+    y = LinearConvSurrogate(self.out_channels, kernel_size=self.kernel_size,
+                            use_bias=self.use_bias, name="inner")(x)
+    return y * interior_mask(y.shape[-3], y.shape[-2],
+                             self.kernel_size - 1)
+
+
+def surrogate(variant: str):
+  if variant in ("conv_scene", "auto"):
+    return variant              # the library's family, or its choice
   return {"today": LinearConvSurrogate(1),
           "nobias": LinearConvSurrogate(1, use_bias=False),
           "edge": EdgePadded(1),
           "edge_nobias": EdgePadded(1, use_bias=False),
-          "fill_nobias": LearnedFill(1)}[variant]
+          "fill_nobias": LearnedFill(1),
+          "valid": Interior(1), "valid_nobias": Interior(1, use_bias=False),
+          }[variant]
 
 
 def kernel_of(params) -> np.ndarray:
@@ -139,22 +175,27 @@ def main(argv=None):
       if name in cache.rows:
         continue
       t0 = time.perf_counter()
-      res = solver.solve(y, prior, surrogate=surrogate(v), config=cfg,
+      y_in = (y * interior_mask(y.shape[1], y.shape[2], 4)
+              if v.startswith("valid") else y)
+      res = solver.solve(y_in, prior, surrogate=surrogate(v), config=cfg,
                          key=jax.random.key(0))
       p = np.asarray(metrics.psnr(res.sources[:, 0], x))
       fill = res.surrogate_params["params"]
       fill = {k: round(float(fill[k]), 4) for k in ("fill_edge", "fill_const")
               if k in fill}
+      fam = res.choice.family if res.choice is not None else v
+      kern = ({} if fam in ("mixing", "conv_mlp") else {"kernel": kernel_scores(
+          kernel_of(res.surrogate_params), np.asarray(k))})
       cache.rows[name] = {
           "psnr": metrics.summary(p), "observation_psnr": obs, **fill,
-          "kernel": kernel_scores(kernel_of(res.surrogate_params),
-                                  np.asarray(k)),
+          "family": fam, **kern,
           "seconds": round(time.perf_counter() - t0, 1)}
       cache.save()
       r = cache.rows[name]
+      kr = r.get("kernel", {})
       print(f"{args.task} {name:22s} blind {r['psnr'][0]:.2f} ± "
-            f"{r['psnr'][1]:.2f} dB (observation {obs}), kernel corr "
-            f"{r['kernel']['correlation']}, sum {r['kernel']['sum']} "
+            f"{r['psnr'][1]:.2f} dB (observation {obs}), {r['family']}, "
+            f"kernel corr {kr.get('correlation')}, sum {kr.get('sum')} "
             f"({r['seconds']} s)", flush=True)
   return cache.rows
 

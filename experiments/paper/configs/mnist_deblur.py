@@ -7,7 +7,10 @@ The paper's schedule: ``--config=...mnist_deblur.py:paper``. Any field can be
 overridden, e.g. ``--config.data.split=val --config.data.n=16``.
 
 50 held-out mnist5k test digits, the shipped prior, the linear 2-layer conv
-surrogate; baselines PGD (no F), Wiener and PGD with the true blur.
+surrogate on sources continued past the frame (``conv_scene``: the
+observations are blurred as a camera blurs, the scene continuing past the
+frame; ``--config.task.boundary=zero --config.surrogate=conv`` is the
+library's earlier zero-padded simulation); baselines PGD (no F), Wiener and PGD with the true blur.
 """
 from blindinv_jax.config import TUNED
 from blindinv_jax.options import experiment_config
@@ -19,7 +22,7 @@ def get_config(schedule=None):
                         solver=TUNED, schedule=schedule)
   c.data.update(source="mnist5k", split="test", n=50)
   c.task.update(kind="blur", kernel_size=9, sigma=2.0)
-  c.update(prior="mnist", classify=True, surrogate="conv",
+  c.update(prior="mnist", classify=True, surrogate="conv_scene",
            methods="blind,pgd,pgd_known,wiener",
            wiener_balance=1e-8)  # best of 1e-8..1e-4 on 50 val digits
   return c
