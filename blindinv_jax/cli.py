@@ -196,7 +196,7 @@ def _print_choice(choice):
 
 
 def _print_candidate(row):
-  print(f"  {row[0]:9s} S={row[1]}: held-out L1 {row[2]:.5f} "
+  print(f"  {row[0]:10s} S={row[1]}: held-out L1 {row[2]:.5f} "
         f"(fit {row[3]:.5f})", file=sys.stderr, flush=True)
 
 

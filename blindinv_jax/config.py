@@ -22,8 +22,11 @@ class DefaultAlpha(float):
   """The default perceptual weight: a float equal to 1e-4 (same hash, so the
   same config and compiled program as ``alpha=1e-4``) whose type says that
   the user did not set it, so that a prior without a discriminator can turn
-  it into 0 (:func:`resolve_alpha`) where an explicit alpha is refused."""
+  it into 0 (:func:`resolve_alpha`) where an explicit alpha is refused
+  (``is_default``: how :mod:`blindinv_jax.validation` tells, without
+  importing this module)."""
   __slots__ = ()
+  is_default = True
 
 
 #: ``SolverConfig.alpha``'s default: 1e-4, or 0 for a prior without a

@@ -41,8 +41,7 @@ def check_perceptual(prior, alpha: float) -> None:
   """A positive perceptual weight ``alpha`` set explicitly needs a prior's
   discriminator (the default, ``config.DEFAULT_ALPHA``, becomes 0 without
   one: :func:`blindinv_jax.config.resolve_alpha`)."""
-  from blindinv_jax.config import DefaultAlpha
-  if (alpha > 0 and not isinstance(alpha, DefaultAlpha) and
+  if (alpha > 0 and not getattr(alpha, "is_default", False) and
       not prior.has_discriminator):
     raise ValueError(
         f"alpha = {alpha:g} weighs the perceptual term log(1 - D(G(z))), but "

@@ -29,9 +29,9 @@ from typing import Optional, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from blindinv_jax.models.layers import Conv
-from blindinv_jax.validation import check_positive_int
 
 
 class LinearConvSurrogate(nn.Module):
@@ -130,7 +130,10 @@ def check_kernel_size(surrogate, kernel_size: Optional[int]) -> None:
   :data:`KERNEL_FAMILIES`; a ValueError naming the fix otherwise."""
   if kernel_size is None:
     return
-  check_positive_int("kernel_size (--kernel-size)", kernel_size)
+  if (not isinstance(kernel_size, (int, np.integer)) or
+      isinstance(kernel_size, bool) or kernel_size < 1):
+    raise ValueError("kernel_size (--kernel-size) must be a positive int, "
+                     f"got {kernel_size!r}.")
   if isinstance(surrogate, str) and surrogate in ("auto",) + KERNEL_FAMILIES:
     return
   what = (f"surrogate {surrogate!r} is per-pixel and has no kernel"
