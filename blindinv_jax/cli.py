@@ -236,11 +236,12 @@ def _prior_report(args):
     from blindinv_jax import validation as V
     y = V.convert_input(load_observations(args.observations), args.layout,
                         args.range)
-    V.refuse(V.observation_problems(y, prior.image_shape, fixes=V.CLI_FIXES)
-             + ([] if y.shape[-1] == prior.image_shape[-1] else [
-                 f"--observations have {y.shape[-1]} channel(s), the prior "
-                 f"draws {prior.image_shape[-1]}: not images of its kind, so "
-                 "no verdict before a solve (the solve gives its own)."]))
+    bad = V.observation_problems(y, prior.image_shape, fixes=V.CLI_FIXES)
+    if not bad and y.shape[-1] != prior.image_shape[-1]:
+      bad = [f"--observations have {y.shape[-1]} channel(s), the prior draws "
+             f"{prior.image_shape[-1]}: not images of its kind, so no verdict "
+             "before a solve (the solve gives its own)."]
+    V.refuse(bad)
   rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out,
                      observations=y)
   print(f"representation error: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f}"
