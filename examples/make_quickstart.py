@@ -43,7 +43,8 @@ def show_rows(rows, labels, title=""):
 show_rows([samples[:8], samples[8:]], ["samples", ""], "G(z) for random z")"""),
 md("""## 2. Simulate observations
 
-Eight held-out test digits (never seen by the prior), blurred by a 9x9 Gaussian of sigma 2. The solver only
+Eight held-out test digits (never seen by the prior), blurred by a 9x9 Gaussian of sigma 2 as a camera blurs
+(the scene continues past the frame; the `conv_scene` surrogate below pads the same way). The solver only
 ever sees `y`; `k_true` is kept to score the result."""),
 code("""x = jnp.asarray(data.load_images("mnist5k", "test", limit=8))   # [N, 28, 28, 1]
 k_true = ops.gaussian_kernel(9, 2.0)
@@ -58,7 +59,7 @@ code("""config = solver.FAST
 print(config)
 losses = []
 t0 = time.perf_counter()
-res = solver.solve(y, prior, num_sources=1, surrogate="conv", config=config,
+res = solver.solve(y, prior, num_sources=1, surrogate="conv_scene", config=config,
                    key=jax.random.key(0),
                    callback=lambda step, m: losses.append(float(m["latent_loss"].min())))
 recovered = res.sources[:, 0]
@@ -94,7 +95,7 @@ nothing retraces after the first call. `m["finite"]` is False if a loss or the s
 case the step was not taken."""),
 code("""from blindinv_jax import algorithm
 from blindinv_jax.models.surrogates import make_surrogate
-module = make_surrogate("conv", out_channels=1)
+module = make_surrogate("conv_scene", out_channels=1)
 cfg = config.replace(outer_steps=3)
 init = jax.jit(algorithm.init_state, static_argnames=("surrogate", "config", "num_sources"))
 step = jax.jit(algorithm.outer_step, static_argnames=("surrogate", "config"))

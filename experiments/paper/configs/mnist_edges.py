@@ -7,11 +7,11 @@ The paper's schedule: ``--config=...mnist_edges.py:paper``. Any field can be
 overridden, e.g. ``--config.data.split=val --config.data.n=16``.
 
 50 held-out mnist5k test digits, F = the Sobel filter [[1,0,-1],[2,0,-2],
-[1,0,-1]], the linear conv surrogate on sources continued past the frame
-(``conv_scene``: edge maps of the scene continuing past the frame;
-``--config.task.boundary=zero --config.surrogate=conv`` is the library's
-earlier zero-padded simulation); baselines PGD (no F) and PGD with the
-true filter (Wiener does not apply: the Sobel filter is not invertible).
+[1,0,-1]] on the scene continuing past the frame (``--config.task.boundary=
+zero``: the library's earlier zero-padded simulation), the linear conv
+surrogate (``conv``; ``conv_scene`` was no better on val); baselines PGD (no
+F) and PGD with the true filter (Wiener does not apply: the Sobel filter is
+not invertible).
 """
 from blindinv_jax.config import TUNED
 from blindinv_jax.options import experiment_config
@@ -23,6 +23,6 @@ def get_config(schedule=None):
                         solver=TUNED, schedule=schedule)
   c.data.update(source="mnist5k", split="test", n=50)
   c.task.kind = "edges"
-  c.update(prior="mnist", classify=True, surrogate="conv_scene",
+  c.update(prior="mnist", classify=True, surrogate="conv",
            methods="blind,pgd,pgd_known")
   return c

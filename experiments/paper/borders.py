@@ -1,0 +1,91 @@
+"""The table of border conventions: how the blind solve does on observations
+made with each way the scene continues past the frame (issue 29).
+
+Runs (the first 50 mnist5k test digits, the tuned schedule, seed 0), one
+workdir per border and surrogate under ``--runs``::
+
+  R=experiments/paper/reproduce.py; C=experiments/paper/configs
+  for t in deblur edges; do
+    python $R --config=$C/mnist_$t.py --workdir=runs/scene/$t \\
+        --config.surrogate=conv_scene
+    python $R --config=$C/mnist_$t.py --workdir=runs/scene/${t}_conv \\
+        --config.surrogate=conv --config.methods=blind
+    for b in reflect circular; do
+      python $R --config=$C/mnist_$t.py --workdir=runs/$b/$t \\
+          --config.surrogate=conv_scene --config.task.boundary=$b \\
+          --config.methods=blind
+    done
+  done
+  python experiments/paper/borders.py --runs runs \\
+      --zero docs/results/boundary --out docs/results/boundary/borders.json
+
+The zero-padded rows (the library's earlier simulation, before the
+default became the scene) come from
+``--zero``'s ``mnist_deblur.json`` / ``mnist_edges.json`` (the results
+table's runs). Prints, per task, the blind PSNR for each border and
+surrogate, and the paired difference per digit against the zero-padded
+blind run (mean ± standard error); writes ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+TASKS = {"deblur": "mnist_deblur", "edges": "mnist_edges"}
+ROWS = (("zero", "conv", None), ("scene", "conv", "{b}/{t}_conv"),
+        ("scene", "conv_scene", "{b}/{t}"), ("reflect", "conv_scene", "{b}/{t}"),
+        ("circular", "conv_scene", "{b}/{t}"))
+
+
+def blind_of(metrics_path: pathlib.Path) -> dict:
+  m = json.loads(metrics_path.read_text())
+  b = m["methods"]["blind"]
+  return {"psnr": b["psnr"], "per_image": np.asarray(b["psnr_per_image"]),
+          "kernel_error": (b.get("kernel_error") or {}).get("error"),
+          "observation": m["observation"]["psnr"]}
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--runs", default="runs", help="the workdirs' parent")
+  ap.add_argument("--zero", default="docs/results/boundary",
+                  help="folder of the zero-padded runs' mnist_*.json")
+  ap.add_argument("--out", default=None, help="JSON of the table")
+  args = ap.parse_args(argv)
+  runs, table = pathlib.Path(args.runs), {}
+  print("| task | observations' border | surrogate | observation | blind "
+        "(dB) | kernel error | blind minus zero-padded run, paired |")
+  print("|---|---|---|---|---|---|---|")
+  for t, name in TASKS.items():
+    base = blind_of(pathlib.Path(args.zero) / f"{name}.json")
+    for border, sur, pattern in ROWS:
+      path = (pathlib.Path(args.zero) / f"{name}.json" if pattern is None
+              else runs / pattern.format(b=border, t=t) / "metrics.json")
+      if not path.is_file():
+        print(f"| {t} | {border} | {sur} | not run ({path}) | | | |")
+        continue
+      r = blind_of(path)
+      d = r["per_image"] - base["per_image"]
+      paired = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
+      table[f"{t}/{border}/{sur}"] = {
+          "psnr": r["psnr"], "observation": r["observation"],
+          "kernel_error": r["kernel_error"], "minus_zero": paired}
+      ke = "" if r["kernel_error"] is None else f"{r['kernel_error']:.3f}"
+      print(f"| {t} | {border} | `{sur}` | {r['observation'][0]:.2f} | "
+            f"{r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} | {ke} | "
+            f"{paired[0]:+.2f} ± {paired[1]:.2f} |")
+  if args.out:
+    pathlib.Path(args.out).write_text(json.dumps(table, indent=1))
+  return table
+
+
+if __name__ == "__main__":
+  try:
+    main()
+  except (FileNotFoundError, KeyError) as e:
+    print(f"borders.py: error: {e}", file=sys.stderr)
+    sys.exit(2)
