@@ -281,7 +281,7 @@ def _rank_snapshots(args, x, out):
 
 def _demo(args):
   from blindinv_jax import demo
-  demo.run(out=args.out, n=args.n, task=args.task,
+  demo.run(out=args.out, n=args.n, task=args.task, boundary=args.boundary,
            outer_steps=args.outer_steps, prior_name=args.prior,
            seed=args.seed, overwrite=args.overwrite)
 
@@ -411,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--outer-steps", type=int,
                  help="override the fast schedule's outer steps")
   d.add_argument("--seed", type=int, default=0)
+  d.add_argument("--boundary", default="zero", choices=("zero", "scene",
+                 "reflect", "circular"), help="how the digits continue past "
+                 "the frame when blurred (default zero, see docs/results.md)")
   d.add_argument("--overwrite", action="store_true",
                  help="write into an existing output folder")
   d.set_defaults(func=_demo)

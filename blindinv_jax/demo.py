@@ -20,16 +20,19 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def blurred_digits(task: str, split: str, n: int, image_size=None):
+def blurred_digits(task: str, split: str, n: int, image_size=None,
+                   boundary: str = "zero"):
   """``(x [n, H, W, 1], y, kernel)``: the first n mnist5k digits of
   ``split`` (at ``image_size``, default 28) and their 9x9 sigma-2 blur
-  (``task="blur"``) or Sobel edge map (``"sobel"``/``"edges"``)."""
+  (``task="blur"``) or Sobel edge map (``"sobel"``/``"edges"``), the image
+  continuing past its frame as ``boundary`` says (``operators.BOUNDARIES``;
+  ``"zero"``, the demo's and the tuning scripts' simulation)."""
   from blindinv_jax import data as data_lib, operators as ops
   k = (ops.gaussian_kernel(9, 2.0) if task == "blur" else
        jnp.asarray(ops.SOBEL))
   x = jnp.asarray(data_lib.load_images("mnist5k", split, limit=n,
                                        image_size=image_size))
-  return x, ops.blur(x, k), k
+  return x, ops.blur(x, k, boundary), k
 
 
 def score_blind_kernel_solve(x, y, res, k_true):
@@ -54,8 +57,12 @@ def score_blind_kernel_solve(x, y, res, k_true):
 
 def run(out="demo_out", n: int = 16, task: str = "blur",
         outer_steps: int | None = None, prior_name: str = "mnist",
-        seed: int = 0, overwrite: bool = False) -> dict:
-  """Runs the demo and returns its metrics."""
+        seed: int = 0, overwrite: bool = False,
+        boundary: str = "zero") -> dict:
+  """Runs the demo and returns its metrics. ``boundary``: how the scene
+  continues past the frame in the simulation (``"zero"``: zero padding on
+  ``[-1, 1]``, solved with the ``conv`` surrogate, which draws the same
+  grey frame; any other: the ``conv_scene`` surrogate)."""
   from blindinv_jax import metrics, solver, viz
   from blindinv_jax.priors import resolve
   from blindinv_jax.utils import prepare_out, progress_callback
@@ -65,6 +72,8 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
                      f" got {n!r}.")
   if task not in ("blur", "sobel"):
     raise ValueError(f"--task must be 'blur' or 'sobel', got {task!r}.")
+  from blindinv_jax.operators import check_boundary
+  surrogate = "conv" if check_boundary(boundary) == "zero" else "conv_scene"
   config = solver.FAST
   if outer_steps is not None:
     config = config.replace(outer_steps=check_positive_int("--outer-steps",
@@ -84,18 +93,19 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   samples = prior.generate(prior.sample_latents(jax.random.key(seed), 64))
   viz.save_grid(out / "samples.png", samples, ncols=8, scale=3)
 
-  x, y, k_true = blurred_digits(task, "test", n, image_size=(h, w))
+  x, y, k_true = blurred_digits(task, "test", n, image_size=(h, w),
+                                boundary=boundary)
   what = ("9x9 Gaussian blur, sigma 2" if task == "blur" else
-          "Sobel edge map")
+          "Sobel edge map") + f", border {boundary!r}, surrogate {surrogate!r}"
   print(f"blind {task}: {n} held-out digits, {what}; the solver sees only the "
         f"observations ({config.outer_steps} outer steps of "
         f"{config.surrogate_steps}+{config.latent_steps}, latent lr "
         f"{config.latent_lr:g}, {config.restarts} restart(s))")
   callback, close = progress_callback(config.outer_steps)
   t0 = time.perf_counter()
-  res = solver.solve(y, prior, num_sources=1, surrogate="conv_scene",
-                     config=config,
-                     key=jax.random.key(seed), callback=callback)
+  res = solver.solve(y, prior, num_sources=1, surrogate=surrogate,
+                     config=config, key=jax.random.key(seed),
+                     callback=callback)
   jax.block_until_ready(res.sources)
   close()
   seconds = time.perf_counter() - t0
@@ -103,7 +113,7 @@ def run(out="demo_out", n: int = 16, task: str = "blur",
   scores, rec, k_est = score_blind_kernel_solve(x, y, res, k_true)
   k_err = scores["kernel"]
   p_rec = metrics.psnr(rec, x)
-  result = {"task": task, "n": n, "prior": prior_name,
+  result = {"task": task, "n": n, "prior": prior_name, "boundary": boundary,
             "prior_step": meta.get("step"), "seed": seed,
             "config": dataclasses.asdict(config),
             "seconds": round(seconds, 1), **scores,
