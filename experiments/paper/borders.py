@@ -10,11 +10,12 @@ workdir per border and surrogate under ``--runs``::
         --config.surrogate=conv_scene
     python $R --config=$C/mnist_$t.py --workdir=runs/scene/${t}_conv \\
         --config.surrogate=conv --config.methods=blind
-    for b in reflect circular; do
-      python $R --config=$C/mnist_$t.py --workdir=runs/$b/$t \\
-          --config.surrogate=conv_scene --config.task.boundary=$b \\
-          --config.methods=blind
-    done
+  done
+  for b in reflect circular; do     # each task with its config's surrogate
+    python $R --config=$C/mnist_deblur.py --workdir=runs/$b/deblur \\
+        --config.task.boundary=$b --config.methods=blind
+    python $R --config=$C/mnist_edges.py --workdir=runs/$b/edges_conv \\
+        --config.task.boundary=$b --config.methods=blind
   done
   python experiments/paper/borders.py --runs runs \\
       --zero docs/results/boundary --out docs/results/boundary/borders.json
@@ -35,10 +36,23 @@ import sys
 
 import numpy as np
 
-TASKS = {"deblur": "mnist_deblur", "edges": "mnist_edges"}
-ROWS = (("zero", "conv", None), ("scene", "conv", "{b}/{t}_conv"),
-        ("scene", "conv_scene", "{b}/{t}"), ("reflect", "conv_scene", "{b}/{t}"),
-        ("circular", "conv_scene", "{b}/{t}"))
+#: task -> (config, the surrogate its config names)
+TASKS = {"deblur": ("mnist_deblur", "conv_scene"),
+         "edges": ("mnist_edges", "conv")}
+
+
+def rows(config_surrogate: str):
+  """(border, surrogate) pairs: zero-padded with conv (the results table),
+  the scene with both conv families, reflect and circular with the
+  config's."""
+  return [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
+          ("reflect", config_surrogate), ("circular", config_surrogate)]
+
+
+def workdir(border: str, task: str, surrogate: str) -> str:
+  """``runs``-relative workdir: ``scene/deblur`` (conv_scene) or
+  ``scene/deblur_conv`` (conv)."""
+  return f"{border}/{task}" + ("_conv" if surrogate == "conv" else "")
 
 
 def blind_of(metrics_path: pathlib.Path) -> dict:
@@ -60,11 +74,11 @@ def main(argv=None):
   print("| task | observations' border | surrogate | observation | blind "
         "(dB) | kernel error | blind minus zero-padded run, paired |")
   print("|---|---|---|---|---|---|---|")
-  for t, name in TASKS.items():
+  for t, (name, config_surrogate) in TASKS.items():
     base = blind_of(pathlib.Path(args.zero) / f"{name}.json")
-    for border, sur, pattern in ROWS:
-      path = (pathlib.Path(args.zero) / f"{name}.json" if pattern is None
-              else runs / pattern.format(b=border, t=t) / "metrics.json")
+    for border, sur in rows(config_surrogate):
+      path = (pathlib.Path(args.zero) / f"{name}.json" if border == "zero"
+              else runs / workdir(border, t, sur) / "metrics.json")
       if not path.is_file():
         print(f"| {t} | {border} | {sur} | not run ({path}) | | | |")
         continue
