@@ -149,7 +149,7 @@ def _wiener(y, kernel, balance):
 
 
 def wiener_deconvolution(y, kernel, balance: float = 1e-2,
-                         background: float = 0.0, boundary: str = "zero"):
+                         background: float = 0.0, boundary: str = "scene"):
   """Wiener deconvolution of ``y [N, H, W, C]`` with the true ``kernel``.
 
   ``x = IFFT(conj(K) Y / (|K|^2 + balance))``, per channel, on the
@@ -169,7 +169,7 @@ def wiener_deconvolution(y, kernel, balance: float = 1e-2,
   is removed before inverting and the background added back, so the filter
   only inverts the part the FFT model describes exactly. ``boundary`` is
   how the observations were made (:data:`blindinv_jax.operators.
-  BOUNDARIES`).
+  BOUNDARIES`; the default is ``blur``'s).
   """
   y = jnp.asarray(y, jnp.float32)
   kernel = jnp.asarray(kernel, jnp.float32)

@@ -68,10 +68,12 @@ def test_pick_adds_sources_while_each_cuts_the_error_by_10_percent(held, s):
                             "ignore:observations have 4 channels")
 def test_auto_picks_conv_on_a_blur_and_mixing_on_a_mixture(sources):
   prior, x = sources
-  blur = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
+  from blindinv_jax.models.surrogates import FAMILIES
+  blur = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0), "zero")  # conv's own
   res = solver.solve(blur, prior, config=CFG, key=jax.random.key(1))
   assert res.choice.family == "conv", res.choice.table()
-  assert len(res.choice.candidates) == 3 and res.choice.num_sources == 1
+  assert len(res.choice.candidates) == len(FAMILIES)
+  assert res.choice.num_sources == 1
   named = solver.solve(blur, prior, surrogate="conv", config=CFG,
                        key=jax.random.key(1))
   np.testing.assert_array_equal(res.sources, named.sources)  # same solve
@@ -103,7 +105,7 @@ def test_heldout_pixels_never_reach_the_fit(sources):
 
 def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
     sources, monkeypatch, tmp_path):
-  """solve(kernel_size=K) with "auto": both conv candidates screen with K
+  """solve(kernel_size=K) with "auto": the conv candidates screen with K
   (mixing has no kernel), the full solve uses the winner with K, and a
   remembered choice is one of the same K."""
   prior, x = sources
@@ -117,6 +119,7 @@ def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
                      checkpoint_dir=tmp_path)
   assert {type(m).__name__: getattr(m, "kernel_size", None)
           for m in built} == {"LinearConvSurrogate": 7,
+                              "SceneConvSurrogate": 7,
                               "MixingSurrogate": None,
                               "ConvMLPSurrogate": 7}
   assert res.surrogate == real(res.choice.family, 1, 13)

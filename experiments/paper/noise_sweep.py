@@ -41,7 +41,8 @@ def tune_wiener(cfg, prior, n: int) -> dict:
   scores = {}
   for b in BALANCES:
     est = baselines.wiener_deconvolution(y, info["kernel"], b,
-                                         background=cfg.background)
+                                         background=cfg.background,
+                                         boundary=info["boundary"])
     scores[b] = float(jnp.mean(metrics.psnr(jnp.clip(est, -1, 1), x[:, 0])))
   best = max(scores, key=scores.get)
   return {"balance": best, "val_psnr": scores}
