@@ -162,7 +162,9 @@ def _solve(args):
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")
   from blindinv_jax.report import write_solve_outputs
-  print("the blind signal: projecting the observations onto the prior...")
+  from blindinv_jax.verdict import image_like
+  if image_like(y.shape, res.sources.shape):      # the signal projects y
+    print("the blind signal: projecting the observations onto the prior...")
   summary = write_solve_outputs(out, res, y, truth, {
       "config": cfg.__dict__, "surrogate": args.surrogate,
       "kernel_size": args.kernel_size,

@@ -48,11 +48,10 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
                         key=jax.random.key(seed))
   before = None
   if observations is not None:
-    y = np.clip(np.asarray(observations, np.float32), -1, 1)
-    y_hat, _, _ = project(prior, y, steps=steps, lr=lr, restarts=restarts,
-                          key=jax.random.key(seed))
-    before = verdict_lib.before_solve(verdict_lib.pooled_db(y_hat, y),
-                                      verdict_lib.pooled_db(x_hat, x))
+    before = verdict_lib.before_solve(
+        verdict_lib.identity_fit_db(prior, observations, steps, seed, lr=lr,
+                                    restarts=restarts),
+        verdict_lib.pooled_db(x_hat, x))
   p = np.asarray(metrics.psnr(x_hat, x))
   s = np.asarray(metrics.ssim(x_hat, x))
   worst = np.argsort(p)[:show]

@@ -114,15 +114,18 @@ def after_solve(fit_db: float, identity_db: Optional[float] = None,
   return out
 
 
-def identity_fit_db(prior, y, steps: int = 500, seed: int = 0) -> float:
+def identity_fit_db(prior, y, steps: int = 500, seed: int = 0, *,
+                    lr: float = 1e-2, restarts: int = 1) -> float:
   """``PSNR(y, P(y))``: the observations ``y [N, H, W, C]`` (the prior's
-  channels) projected onto the range of G (:func:`blindinv_jax.project.
-  project`, ``steps`` Adam steps), pooled."""
+  channels, clipped to ``[-1, 1]``) projected onto the range of G
+  (:func:`blindinv_jax.project.project`: ``steps`` Adam steps at ``lr``,
+  ``restarts`` starts, key ``seed``), pooled."""
   import jax
 
   from blindinv_jax.project import project
   y = np.clip(np.asarray(y, np.float32), -1, 1)
-  y_hat, _, _ = project(prior, y, steps=steps, key=jax.random.key(seed))
+  y_hat, _, _ = project(prior, y, steps=steps, lr=lr, restarts=restarts,
+                        key=jax.random.key(seed))
   return pooled_db(y_hat, y)
 
 
