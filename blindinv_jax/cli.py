@@ -56,7 +56,8 @@ def _train_prior(args):
       ("steps", args.steps), ("seed", args.seed),
       ("batch_size", args.batch_size), ("data_dir", args.data_dir),
       ("limit", args.limit), ("ema_decay", args.ema),
-      ("diffaug", args.diffaug), ("r1_gamma", args.r1)) if v is not None}
+      ("diffaug", args.diffaug), ("r1_gamma", args.r1), ("r2_gamma", args.r2),
+      ("gan_loss", args.gan_loss)) if v is not None}
   cfg = cfg.replace(**overrides).validate()
   training.train_prior(cfg, args.workdir, command=args.command_line)
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
   t.add_argument("--diffaug", help="DiffAugment policy for few images, e.g. "
                  "translation,cutout")
   t.add_argument("--r1", type=float, help="R1 penalty weight gamma on D")
+  t.add_argument("--r2", type=float, help="R2 penalty weight (generated images)")
+  t.add_argument("--gan-loss", choices=("ns", "rpgan"), help="non-saturating "
+                 "(default) or R3GAN's relativistic pairing loss")
   t.set_defaults(func=_train_prior)
 
   s = sub.add_parser("solve", help="blindly recover sources and a surrogate "

@@ -2,12 +2,15 @@
 one jitted step. The loop, resume and files are
 :mod:`blindinv_jax.training.loop`'s. Same seed, same weights.
 
-Options for small data sets (``TrainConfig``): ``ema_decay`` keeps an
-exponential moving average of G's parameters (the prior is then the EMA
-generator), ``diffaug`` applies differentiable augmentation to real and
-generated images before D (:mod:`blindinv_jax.training.augment`), and
-``r1_gamma`` adds the R1 penalty ``gamma/2 * |grad_x D(x)|^2`` on real
-images to D's loss.
+Options (``TrainConfig``): ``ema_decay`` keeps an exponential moving average
+of G's parameters (the prior is then the EMA generator), ``diffaug``
+applies differentiable augmentation to real and generated images before D
+(:mod:`blindinv_jax.training.augment`), ``r1_gamma`` / ``r2_gamma`` add the
+zero-centred penalties ``gamma/2 * |grad_x D(x)|^2`` on real (R1) and
+generated (R2) images to D's loss, and ``gan_loss="rpgan"`` replaces the
+non-saturating loss by R3GAN's relativistic pairing loss (Huang et al.
+2024): with ``d = D(real) - D(fake)`` over pairs of the batch, D minimises
+``softplus(-d)`` and G minimises ``softplus(d)``.
 """
 from __future__ import annotations
 
@@ -63,8 +66,11 @@ def init_train_state(cfg: TrainConfig) -> TrainState:
                     g_ema=None if cfg.ema_decay is None else g_vars)
 
 
-def discriminator_loss(model: DCGANConfig, d_vars, real, fake):
-  """Non-saturating D loss, BatchNorm in training mode on each batch.
+def discriminator_loss(model: DCGANConfig, d_vars, real, fake,
+                       gan_loss: str = "ns"):
+  """D's loss on ``real`` and ``fake [B, H, W, C]``, BatchNorm in training
+  mode on each batch: non-saturating (``"ns"``) or relativistic pairing
+  (``"rpgan"``: real image i against fake image i).
 
   Returns ``(loss, (new_batch_stats, real_logits, fake_logits))``.
   """
@@ -73,9 +79,11 @@ def discriminator_loss(model: DCGANConfig, d_vars, real, fake):
                                 mutable=["batch_stats"])
   fake_logits, mut = disc.apply({**d_vars, **mut}, fake, train=True,
                                 mutable=["batch_stats"])
-  # -log D(x) - log(1 - D(G(z))), written with softplus on logits.
-  loss = (jnp.mean(jax.nn.softplus(-real_logits)) +
-          jnp.mean(jax.nn.softplus(fake_logits)))
+  if gan_loss == "rpgan":
+    loss = jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+  else:  # -log D(x) - log(1 - D(G(z))), written with softplus on logits.
+    loss = (jnp.mean(jax.nn.softplus(-real_logits)) +
+            jnp.mean(jax.nn.softplus(fake_logits)))
   return loss, (mut["batch_stats"], real_logits, fake_logits)
 
 
@@ -86,13 +94,19 @@ def make_train_step(cfg: TrainConfig) -> Callable:
   compiled step.
   """
   return _train_step(cfg.model, cfg.lr, cfg.b1, cfg.b2, cfg.ema_decay,
-                     cfg.diffaug, cfg.r1_gamma)
+                     cfg.diffaug, cfg.r1_gamma, cfg.r2_gamma, cfg.gan_loss)
+
+
+def gradient_penalty(logits: Callable, x: jax.Array) -> jax.Array:
+  """``mean_b |grad_x logits(x)_b|^2`` over a batch ``x [B, H, W, C]``."""
+  g = jax.grad(lambda v: jnp.sum(logits(v)))(x)
+  return jnp.mean(jnp.sum(g * g, (1, 2, 3)))
 
 
 @functools.lru_cache(maxsize=8)
 def _train_step(model_name: str, lr: float, b1: float, b2: float,
-                ema_decay=None, diffaug: str = "", r1_gamma: float = 0.0
-                ) -> Callable:
+                ema_decay=None, diffaug: str = "", r1_gamma: float = 0.0,
+                r2_gamma: float = 0.0, gan_loss: str = "ns") -> Callable:
   from blindinv_jax.training.augment import augment, check_policy
   model = get_preset(model_name)
   gen, disc = Generator(model), Discriminator(model)
@@ -107,15 +121,17 @@ def _train_step(model_name: str, lr: float, b1: float, b2: float,
     k_real, k_fake, k_gen = (jax.random.fold_in(key, i) for i in (1, 2, 3))
     real_in = aug(real, k_real)
 
+    fake_in = aug(jax.lax.stop_gradient(fake), k_fake)
+
     def d_loss_fn(d_params):
       d_vars = {**state.d_vars, "params": d_params}
-      loss, aux = discriminator_loss(
-          model, d_vars, real_in, aug(jax.lax.stop_gradient(fake), k_fake))
-      if r1_gamma > 0:
-        logits = lambda x: disc.apply(d_vars, x, train=True,
-                                      mutable=["batch_stats"])[0]
-        g = jax.grad(lambda x: jnp.sum(logits(x)))(real_in)
-        loss = loss + 0.5 * r1_gamma * jnp.mean(jnp.sum(g * g, (1, 2, 3)))
+      loss, aux = discriminator_loss(model, d_vars, real_in, fake_in,
+                                     gan_loss)
+      logits = lambda x: disc.apply(d_vars, x, train=True,
+                                    mutable=["batch_stats"])[0]
+      for gamma, x in ((r1_gamma, real_in), (r2_gamma, fake_in)):
+        if gamma > 0:
+          loss = loss + 0.5 * gamma * gradient_penalty(logits, x)
       return loss, aux
 
     (d_loss, (d_stats, real_logits, fake_logits)), d_grads = (
@@ -124,11 +140,18 @@ def _train_step(model_name: str, lr: float, b1: float, b2: float,
     d_vars = {"params": optax.apply_updates(state.d_vars["params"], upd),
               "batch_stats": d_stats}
 
+    if gan_loss == "rpgan":   # the real images' scores by the updated D
+      real_now = jax.lax.stop_gradient(disc.apply(
+          d_vars, real_in, train=True, mutable=["batch_stats"])[0])
+
     def g_loss_fn(g_params):
       fake, mut = gen.apply({**state.g_vars, "params": g_params}, z,
                             train=True, mutable=["batch_stats"])
       logits, _ = disc.apply(d_vars, aug(fake, k_gen), train=True,
                              mutable=["batch_stats"])
+      if gan_loss == "rpgan":
+        return (jnp.mean(jax.nn.softplus(real_now - logits)),
+                mut["batch_stats"])
       # Non-saturating generator loss -log D(G(z)).
       return jnp.mean(jax.nn.softplus(-logits)), mut["batch_stats"]
 

@@ -25,6 +25,9 @@ from blindinv_jax import resume
 from blindinv_jax.priors.io import jsonable
 from blindinv_jax.validation import check_positive_int
 
+#: ``TrainConfig.gan_loss``: non-saturating, relativistic pairing.
+GAN_LOSSES = ("ns", "rpgan")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -35,6 +38,13 @@ class TrainConfig:
   ``vae_tiny``), or ``"auto"``: the family preset that fits the data's image
   shape (:func:`blindinv_jax.models.dcgan.preset_for_shape`). ``lr``,
   ``b1``, ``b2``: Adam's.
+
+  GAN options: ``gan_loss`` is ``"ns"`` (the non-saturating loss, DCGAN's)
+  or ``"rpgan"`` (the relativistic pairing loss of R3GAN, Huang et al.
+  2024: D scores each real image against a generated one);
+  ``r1_gamma`` / ``r2_gamma`` weigh the zero-centred gradient penalties
+  ``gamma/2 * |grad_x D(x)|^2`` on real (R1) and generated (R2) images;
+  ``ema_decay`` keeps an EMA generator; ``diffaug`` is a DiffAugment policy.
   """
   model: str = "mnist28"
   data: str = "mnist5k"
@@ -54,6 +64,8 @@ class TrainConfig:
   ema_decay: Optional[float] = None
   diffaug: str = ""
   r1_gamma: float = 0.0
+  r2_gamma: float = 0.0
+  gan_loss: str = "ns"
 
   def replace(self, **kw) -> "TrainConfig":
     return dataclasses.replace(self, **kw)
@@ -69,9 +81,13 @@ class TrainConfig:
     if self.ema_decay is not None and not 0 < self.ema_decay < 1:
       raise ValueError(f"TrainConfig.ema_decay must be in (0, 1) or None, got "
                        f"{self.ema_decay!r}.")
-    if not self.r1_gamma >= 0:
-      raise ValueError(f"TrainConfig.r1_gamma must be >= 0, got "
-                       f"{self.r1_gamma!r}.")
+    for f in ("r1_gamma", "r2_gamma"):
+      if not getattr(self, f) >= 0:
+        raise ValueError(f"TrainConfig.{f} must be >= 0, got "
+                         f"{getattr(self, f)!r}.")
+    if self.gan_loss not in GAN_LOSSES:
+      raise ValueError(f"TrainConfig.gan_loss must be one of {GAN_LOSSES}, "
+                       f"got {self.gan_loss!r}.")
     from blindinv_jax.training.augment import check_policy
     check_policy(self.diffaug)
     return self
@@ -159,7 +175,8 @@ def step_key(seed: int, step) -> jax.Array:
 
 #: Options added later: they count in a run's identity only when set, so
 #: runs saved before they existed still resume.
-_LATER = {"ema_decay": None, "diffaug": "", "r1_gamma": 0.0}
+_LATER = {"ema_decay": None, "diffaug": "", "r1_gamma": 0.0,
+          "r2_gamma": 0.0, "gan_loss": "ns"}
 
 
 def train_identity(cfg: TrainConfig) -> dict:
