@@ -4,7 +4,9 @@ All are pure functions on NHWC arrays:
 
 * images ``[N, H, W, C]``; sources ``[N, S, H, W, C]``;
 * an observation is ``[N, H, W, C_obs]``; for a mixture of grayscale sources
-  ``C_obs`` is the number of mixtures.
+  ``C_obs`` is the number of mixtures; :func:`downsample` observes a smaller
+  grid ``[N, H/s, W/s, C]``, :func:`mask` the same grid with pixels lost,
+  and :func:`measure` flat measurements ``[N, K]``.
 
 Filters are applied as cross-correlations (what convolution layers compute),
 per channel, with "same" output size; for an even kernel size the extra
@@ -149,3 +151,88 @@ def adjoint(linear_op: Callable[[jax.Array], jax.Array],
   """
   transpose = jax.linear_transpose(linear_op, x_like)
   return lambda y: transpose(y)[0]
+
+
+# ------------------------------------------ observations of another shape
+
+def downsample(x: jax.Array, factor: int, kernel=None,
+               boundary: str = "scene") -> jax.Array:
+  """Super-resolution's forward model: x ``[N, H, W, C]`` filtered by
+  ``kernel [kh, kw]`` (:func:`blur`, ``None``: no filter), then every
+  ``factor``-th pixel kept from the first. Returns ``[N, H/factor,
+  W/factor, C]``; H and W must be multiples of ``factor``."""
+  check_positive_int("downsample: factor", factor)
+  x = jnp.asarray(x)
+  if x.ndim != 4:
+    raise ValueError(f"expected images [N, H, W, C], got shape {x.shape}.")
+  if x.shape[1] % factor or x.shape[2] % factor:
+    raise ValueError(f"downsample: the image ({x.shape[1]}x{x.shape[2]}) "
+                     f"must be a multiple of factor {factor}.")
+  if kernel is not None:
+    x = blur(x, kernel, boundary)
+  return x[:, ::factor, ::factor, :]
+
+
+def mask(x: jax.Array, m: jax.Array, fill: float = 0.0) -> jax.Array:
+  """Inpainting's forward model: ``m * x + (1 - m) * fill`` for images x
+  ``[N, H, W, C]`` and a mask m ``[H, W]`` (or broadcastable to x: 1 where
+  a pixel is seen, 0 where it is lost; a lost pixel reads ``fill``)."""
+  x = jnp.asarray(x)
+  m = jnp.asarray(m, x.dtype)
+  if m.ndim == 2:
+    m = m[None, :, :, None]
+  try:
+    jnp.broadcast_shapes(m.shape, x.shape)
+  except ValueError:
+    raise ValueError(f"mask: m of shape {list(m.shape)} does not fit images "
+                     f"{list(x.shape)}; give [H, W] or [N, H, W, C].") from None
+  return m * x + (1 - m) * fill
+
+
+def random_pixel_mask(key: jax.Array, shape, missing: float) -> jax.Array:
+  """A mask ``[H, W]`` (``shape``) losing each pixel independently with
+  probability ``missing`` (1: seen, 0: lost)."""
+  if not 0 <= missing < 1:
+    raise ValueError(f"random_pixel_mask: missing must be in [0, 1), got "
+                     f"{missing!r}.")
+  return (jax.random.uniform(key, tuple(shape)) >= missing).astype(
+      jnp.float32)
+
+
+def scratch_mask(key: jax.Array, shape, count: int = 3,
+                 width: float = 2.0) -> jax.Array:
+  """A mask ``[H, W]`` (``shape``) with ``count`` straight scratches of
+  ``width`` pixels across the image, at random positions and angles (0:
+  lost under a scratch, 1: seen)."""
+  check_positive_int("scratch_mask: count", count)
+  h, w = tuple(shape)
+  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
+                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
+  kc, ka = jax.random.split(key)
+  centre = jax.random.uniform(kc, (count, 2)) * jnp.array([h - 1, w - 1])
+  angle = jax.random.uniform(ka, (count,)) * jnp.pi
+  normal = jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)       # [count, 2]
+  dist = jnp.abs((rows[None] - centre[:, 0, None, None]) * normal[:, 0, None,
+                 None] + (cols[None] - centre[:, 1, None, None]) *
+                 normal[:, 1, None, None])                      # [count, H, W]
+  return jnp.all(dist >= width / 2, axis=0).astype(jnp.float32)
+
+
+def gaussian_matrix(key: jax.Array, m: int, k: int) -> jax.Array:
+  """A measurement matrix ``A [M, K]`` with entries N(0, 1/M): ``x @ A``
+  keeps the scale of images on ``[-1, 1]`` (compressed sensing)."""
+  check_positive_int("gaussian_matrix: m", m)
+  check_positive_int("gaussian_matrix: k", k)
+  return jax.random.normal(key, (m, k)) / np.sqrt(m)
+
+
+def measure(x: jax.Array, a: jax.Array) -> jax.Array:
+  """Compressed measurements: images x ``[N, H, W, C]`` flattened to ``[N,
+  M]`` (M = H*W*C) times ``A [M, K]``. Returns ``[N, K]``."""
+  x = jnp.asarray(x)
+  a = jnp.asarray(a, x.dtype)
+  flat = x.reshape(x.shape[0], -1)
+  if a.ndim != 2 or a.shape[0] != flat.shape[1]:
+    raise ValueError(f"measure: A must be [M={flat.shape[1]}, K] for images "
+                     f"{list(x.shape[1:])}, got shape {list(a.shape)}.")
+  return flat @ a

@@ -127,3 +127,41 @@ def test_blur_boundaries_agree_inside_and_the_scene_has_no_frame():
                                 ops.blur(x, ops.SOBEL, boundary="circular"))
   with pytest.raises(ValueError, match="boundary must be one of"):
     ops.blur(x, k, boundary="mirror")
+
+
+def test_downsample_filters_then_keeps_every_factor_th_pixel():
+  x = jax.random.uniform(jax.random.key(0), (2, 8, 12, 1), minval=-1)
+  np.testing.assert_array_equal(ops.downsample(x, 2), x[:, ::2, ::2])
+  k = ops.gaussian_kernel(3, 1.0)
+  y = ops.downsample(x, 4, k)
+  assert y.shape == (2, 2, 3, 1)
+  np.testing.assert_allclose(y, ops.blur(x, k)[:, ::4, ::4], atol=1e-6)
+  with pytest.raises(ValueError, match="multiple of factor 5"):
+    ops.downsample(x, 5)
+
+
+def test_mask_fills_lost_pixels_and_masks_have_their_share():
+  x = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1), minval=-1)
+  m = ops.random_pixel_mask(jax.random.key(1), (28, 28), 0.4)
+  assert set(np.unique(np.asarray(m))) == {0.0, 1.0}
+  assert abs(1 - float(m.mean()) - 0.4) < 0.06
+  y = ops.mask(x, m, fill=-1.0)
+  seen = np.asarray(m, bool)
+  np.testing.assert_array_equal(np.asarray(y)[:, seen], np.asarray(x)[:, seen])
+  assert np.all(np.asarray(y)[:, ~seen] == -1.0)
+  s = np.asarray(ops.scratch_mask(jax.random.key(2), (28, 28), count=3,
+                                  width=2.0))
+  assert 0.05 < 1 - s.mean() < 0.5                 # three thick lines
+  with pytest.raises(ValueError, match="does not fit"):
+    ops.mask(x, jnp.ones((27, 28, 2, 2)))
+
+
+def test_measure_is_a_linear_map_of_the_flattened_images():
+  x = jax.random.uniform(jax.random.key(0), (4, 6, 6, 1), minval=-1)
+  a = ops.gaussian_matrix(jax.random.key(1), 36, 10)
+  y = ops.measure(x, a)
+  assert y.shape == (4, 10)
+  np.testing.assert_allclose(y, np.asarray(x).reshape(4, -1) @ np.asarray(a),
+                             rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="must be \\[M=36, K\\]"):
+    ops.measure(x, a[:35])
