@@ -34,6 +34,10 @@ class DefaultAlpha(float):
 DEFAULT_ALPHA = DefaultAlpha(1e-4)
 
 
+#: ``SolverConfig.select``: how the returned restart is chosen.
+SELECT = ("fit", "centred")
+
+
 @dataclasses.dataclass(frozen=True)
 class SolverConfig:
   """Schedule and loss of Algorithm 1 (defaults: the paper's, section 3.1).
@@ -55,6 +59,12 @@ class SolverConfig:
     clip: the projection P: latents are clipped to ``[-clip, clip]`` after
       every step.
     restarts: R independent initialisations solved together.
+    select: which restart a solve returns: ``"fit"`` (the lowest L1 data
+      loss, the paper's) or ``"centred"`` (the surrogate whose effective
+      kernel's energy sits nearest its centre, for the linear conv
+      families: without a frame, a kernel shifted one way and sources
+      shifted the other fit the observations alike, and the centred pair
+      is the one whose sources are not moved).
     batch_size: ``None`` (all observations at once, the paper's) or B: each
       outer step is then an epoch over shuffled minibatches of B
       observations (:mod:`blindinv_jax.minibatch`). Memory grows with B, not
@@ -83,6 +93,7 @@ class SolverConfig:
   loss: str = "l1"
   clip: float = 1.0
   restarts: int = 1
+  select: str = "fit"
   batch_size: Optional[int] = None
   unroll: Union[None, int, str] = None
   grad_pieces: Optional[int] = None
@@ -112,6 +123,9 @@ class SolverConfig:
       raise ValueError(f"SolverConfig.unroll must be None, 'full' or a "
                        f"positive int, got {self.unroll!r}.")
     check_precision(self.precision)
+    if self.select not in SELECT:
+      raise ValueError(f"SolverConfig.select must be one of {SELECT}, got "
+                       f"{self.select!r}.")
     if self.loss not in ("l1", "l2"):
       raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
                        f"{self.loss!r}.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import warnings
 from typing import Any, Callable, Optional, Union
 
 import flax
@@ -24,7 +25,13 @@ import numpy as np
 from blindinv_jax import algorithm, auto, minibatch, resume, runner
 from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
-from blindinv_jax.models.surrogates import check_kernel_size, make_surrogate
+from blindinv_jax.models.surrogates import (
+  LINEAR_FAMILIES,
+  check_kernel_size,
+  check_select,
+  kernel_off_centre,
+  make_surrogate,
+)
 from blindinv_jax.parallel import shard
 from blindinv_jax.validation import (
   check_positive_int,
@@ -96,6 +103,7 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
   for f in ("grad_pieces", "precision"):  # absent from older files
     if cfg[f] is None:
       cfg.pop(f)
+  cfg.pop("select")                     # picks among the saved restarts
   ident = {"config": cfg, "num_sources": num_sources,
            "surrogate": repr(module),
            "key": resume.fingerprint(jax.random.key_data(key)),
@@ -133,6 +141,7 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
   y = validate_observations(y, prior, num_sources, config.alpha)
   module = make_surrogate(surrogate, y.shape[-1], kernel_size)
   check_surrogate(module, prior, num_sources, y.shape[-1])
+  check_select(config.select, module)
   key = jax.random.key(0) if key is None else key
   if init_latents is not None:
     init_latents = validate_init_latents(init_latents, y.shape[0],
@@ -143,7 +152,9 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
 def _result(state, history, y, prior, module, config, message=""):
   history = {k: jnp.asarray(v) for k, v in
              _stack_history(history, config.restarts).items()}
-  x, z, params, y_hat, best = finalize(state, y, prior, module)
+  score = (jax.vmap(kernel_off_centre)(state.surrogate_params)
+           if config.select == "centred" else None)
+  x, z, params, y_hat, best = finalize(state, y, prior, module, score)
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
                      state=state, surrogate=module, message=message)
@@ -218,6 +229,11 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     if on_choice is not None:
       on_choice(choice)
     surrogate, num_sources = choice.family, choice.num_sources
+    if config.select == "centred" and surrogate not in LINEAR_FAMILIES:
+      warnings.warn(f"surrogate='auto' chose {surrogate!r}, which has no "
+                    "linear kernel to centre: select='fit' instead.",
+                    UserWarning, stacklevel=2)
+      config = config.replace(select="fit")
   config, y_host, module, key, init_latents = _prepare(
       y, prior, num_sources, surrogate, config, key, init_latents,
       kernel_size)

@@ -136,3 +136,48 @@ def test_each_conv_family_draws_its_border_convention(family, boundary):
   assert np.abs(np.asarray(m.apply(p, x) - ops.blur(x, k, other))).max() > 0.1
   if family == "conv_scene":
     assert "bias" not in p["params"]["conv1"]        # the gain is pinned
+
+
+def _delta_params(shift):
+  """conv/conv_scene params whose effective kernel is a delta moved by
+  ``shift`` (rows, cols) from the centre of its 9x9."""
+  w1 = np.zeros((5, 5, 1, 16), np.float32)
+  w1[2, 2, 0, 0] = 1.0
+  w2 = np.zeros((5, 5, 16, 1), np.float32)
+  w2[2 + shift[0], 2 + shift[1], 0, 0] = 1.0
+  return {"params": {"conv1": {"kernel": jnp.asarray(w1)},
+                     "conv2": {"kernel": jnp.asarray(w2)}}}
+
+
+def test_kernel_off_centre_measures_the_shift_of_the_energy():
+  for shift, want in (((0, 0), 0.0), ((1, 0), 1.0), ((-1, 2), np.hypot(1, 2))):
+    got = float(surrogates.kernel_off_centre(_delta_params(shift)))
+    assert got == pytest.approx(want, abs=1e-6), shift
+  g = np.asarray(surrogates.effective_kernel(_delta_params((0, 0))))
+  assert g[4, 4, 0, 0] == 1.0 and g.sum() == 1.0         # a centred delta
+
+
+def test_select_centred_keeps_the_most_centred_restart(tiny_run):
+  from blindinv_jax import operators as ops, solver
+  _, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(5), 4))
+  y = ops.blur(x, ops.gaussian_kernel(3, 1.0))
+  cfg = solver.SolverConfig(outer_steps=2, surrogate_steps=5, latent_steps=5,
+                            alpha=0.0, unroll=1, restarts=3)
+  fit = solver.solve(y, prior, surrogate="conv_scene", config=cfg)
+  cen = solver.solve(y, prior, surrogate="conv_scene",
+                     config=cfg.replace(select="centred"))
+  for a, b in zip(jax.tree_util.tree_leaves(                # same solve
+      (fit.state.z, fit.state.surrogate_params)), jax.tree_util.tree_leaves(
+          (cen.state.z, cen.state.surrogate_params))):
+    np.testing.assert_array_equal(a, b)
+  off = jax.vmap(surrogates.kernel_off_centre)(cen.state.surrogate_params)
+  assert int(cen.best_restart) == int(jnp.argmin(off))
+  np.testing.assert_allclose(
+      cen.sources, prior.generate(cen.state.z[int(jnp.argmin(off))]),
+      atol=1e-6)
+  with pytest.raises(ValueError, match="needs a linear conv surrogate"):
+    solver.solve(y, prior, surrogate="mixing",
+                 config=cfg.replace(select="centred"))
+  with pytest.raises(ValueError, match="select must be one of"):
+    cfg.replace(select="middle").validate()

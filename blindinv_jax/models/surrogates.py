@@ -107,6 +107,9 @@ FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
             "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
 
 
+#: The families that are a linear filter (:func:`effective_kernel` is all
+#: they do, up to their border and biases).
+LINEAR_FAMILIES = ("conv", "conv_scene")
 #: The families with a kernel (two convolutions); "mixing" is per-pixel.
 KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp")
 #: The effective kernel the conv families cover by default: two 5x5 layers.
@@ -195,3 +198,28 @@ def effective_bias(params) -> jax.Array:
   b1 = params["conv1"].get("bias", jnp.zeros(w2.shape[2]))
   b2 = params["conv2"].get("bias", jnp.zeros(w2.shape[3]))
   return jnp.einsum("f,hwfo->o", b1, w2) + b2
+
+
+def kernel_off_centre(params) -> jax.Array:
+  """How far (pixels, ``[]``) the energy centroid of a LinearConvSurrogate's
+  :func:`effective_kernel` sits from the kernel's centre: the squared
+  weights of all channel pairs, summed, locate it."""
+  k = effective_kernel(params)                    # [h, w, C_in, C_out]
+  e = jnp.sum(k * k, axis=(2, 3))
+  rows = jnp.arange(e.shape[0], dtype=e.dtype) - (e.shape[0] - 1) / 2
+  cols = jnp.arange(e.shape[1], dtype=e.dtype) - (e.shape[1] - 1) / 2
+  tot = jnp.maximum(jnp.sum(e), 1e-30)
+  return jnp.hypot(jnp.sum(e.sum(1) * rows) / tot,
+                   jnp.sum(e.sum(0) * cols) / tot)
+
+
+def check_select(select: str, module: nn.Module) -> None:
+  """``SolverConfig.select="centred"`` needs a surrogate with a linear
+  kernel (:class:`LinearConvSurrogate`: ``"conv"``, ``"conv_scene"``); a
+  ValueError naming the fix otherwise."""
+  if select == "centred" and not isinstance(module, LinearConvSurrogate):
+    raise ValueError(
+        "select='centred' (--select centred) keeps the restart whose "
+        "effective kernel is most centred, which needs a linear conv "
+        f"surrogate ('conv' or 'conv_scene'); this one is "
+        f"{type(module).__name__}. Use select='fit', or one of those.")
