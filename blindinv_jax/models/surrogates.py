@@ -1,7 +1,8 @@
 """Shallow surrogates F_hat of the unknown forward process (paper 3.1, 3.2).
 
 Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
-``[B, H, W, C_obs]``.
+``[B, H, W, C_obs]`` (:data:`FAMILIES`), or to observations of another
+kind (:data:`SHAPE_FAMILIES`: a mask on the same grid, a smaller grid).
 
 * :class:`LinearConvSurrogate`: conv 5x5 to 16 filters, then conv 5x5 to
   ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
@@ -15,6 +16,12 @@ Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
   then a per-pixel ReLU and Dense ``C_obs``: a filter followed by a
   non-linearity (``|conv(X)|``, a saturating sensor). Not in the paper; a
   candidate of ``surrogate="auto"`` (:mod:`blindinv_jax.auto`).
+
+* :class:`MaskSurrogate` (``"mask"``): a per-pixel gain and offset shared
+  by all observations (an unknown mask, a vignette, dead pixels);
+  :class:`ConvMaskSurrogate` (``"conv_mask"``): a filter, then a mask.
+* :class:`DownsampleSurrogate` (``"downsample"``): a filter, then a
+  stride-s convolution (blind super-resolution, ``[B, H/s, W/s, C_obs]``).
 
 :func:`effective_kernel` composes the two convolutions of the linear
 surrogate into the single ``(2k-1) x (2k-1)`` kernel they apply, so a user can
@@ -101,17 +108,85 @@ class ConvMLPSurrogate(nn.Module):
     return nn.Dense(features=self.out_channels, name="dense")(nn.relu(x))
 
 
+def _mask_params(module: nn.Module, shape):
+  """The per-pixel ``gain`` (ones: nothing lost) and ``offset`` (zeros) of
+  the mask families, ``shape`` = ``[H, W, C]``."""
+  return (module.param("gain", nn.initializers.ones, tuple(shape)),
+          module.param("offset", nn.initializers.zeros, tuple(shape)))
+
+
+class MaskSurrogate(nn.Module):
+  """A per-pixel gain and offset shared by every observation:
+  ``[B, H, W, S*C] -> [B, H, W, out_channels]``.
+
+  ``y = gain * mean_i(x_i) + offset`` per pixel and channel, with
+  ``gain``, ``offset [H, W, out_channels]`` (the sources' channels are
+  averaged when there are several): what a fixed unknown mask, a vignette
+  or dead sensor pixels do. Starts at the identity (gain 1, offset 0); a
+  lost pixel is learned as gain 0 and the value it reads as offset.
+  :func:`learned_mask` reads the gain.
+  """
+  out_channels: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    gain, offset = _mask_params(self, x.shape[-3:-1] + (self.out_channels,))
+    return gain * jnp.mean(x, axis=-1, keepdims=True) + offset
+
+
+class ConvMaskSurrogate(SceneConvSurrogate):
+  """:class:`SceneConvSurrogate`'s linear filter, then a per-pixel gain and
+  offset (:class:`MaskSurrogate`'s): ``[B, H, W, S*C] -> [B, H, W,
+  out_channels]``; a blur or a filter followed by a mask."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = super().__call__(x)
+    gain, offset = _mask_params(self, y.shape[-3:])
+    return gain * y + offset
+
+
+class DownsampleSurrogate(SceneConvSurrogate):
+  """Blind super-resolution's surrogate: :class:`SceneConvSurrogate`'s
+  linear filter, then a stride-``factor`` convolution per output channel
+  (a ``factor x factor`` kernel ``down``, starting as a delta on its first
+  tap: keep every ``factor``-th pixel): ``[B, H, W, S*C] -> [B, H/factor,
+  W/factor, out_channels]``. :func:`effective_kernel` composes all three
+  layers on the prior's grid.
+  """
+  factor: int = 2
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = super().__call__(x)
+    s, c = self.factor, self.out_channels
+
+    def delta(key, shape, dtype=jnp.float32):
+      return jnp.zeros(shape, dtype).at[0, 0].set(1.0)
+    down = self.param("down", delta, (s, s, 1, c))
+    return jax.lax.conv_general_dilated(
+        y, down, window_strides=(s, s), padding="VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
+
+
 #: The surrogate families by name, simplest first (``surrogate="auto"``
 #: prefers the earlier of two that fit held-out pixels equally well).
 FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
             "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
+
+#: Families for observations that are not a plain filter of the sources on
+#: their grid: a mask on the same grid, a smaller grid (not screened by
+#: ``surrogate="auto"`` on the prior's grid).
+SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
+                  "downsample": DownsampleSurrogate}
 
 
 #: The families that are a linear filter (:func:`effective_kernel` is all
 #: they do, up to their border and biases).
 LINEAR_FAMILIES = ("conv", "conv_scene")
 #: The families with a kernel (two convolutions); "mixing" is per-pixel.
-KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp")
+KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp", "conv_mask",
+                   "downsample")
 #: The effective kernel the conv families cover by default: two 5x5 layers.
 DEFAULT_KERNEL_SIZE = 9
 
@@ -144,9 +219,10 @@ def check_kernel_size(surrogate, kernel_size: Optional[int]) -> None:
 
 
 def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
-                   kernel_size: Optional[int] = None) -> nn.Module:
-  """A family name of :data:`FAMILIES` -> its module (``out_channels`` =
-  C_obs); a module is returned as it is.
+                   kernel_size: Optional[int] = None, *,
+                   factor: int = 1) -> nn.Module:
+  """A family name of :data:`FAMILIES` or :data:`SHAPE_FAMILIES` -> its
+  module (``out_channels`` = C_obs); a module is returned as it is.
 
   ``kernel_size``: K, the size of the largest kernel a family of
   :data:`KERNEL_FAMILIES` can represent: its two convolutions are each
@@ -154,24 +230,31 @@ def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
   ``K x K`` for odd K, ``(K+1) x (K+1)`` for even K. ``None``: the default,
   :data:`DEFAULT_KERNEL_SIZE` (two 5x5 layers). A per-pixel family ignores
   it (an ``"auto"`` solve passes it to every candidate; a family named on
-  its own is checked by :func:`check_kernel_size`).
+  its own is checked by :func:`check_kernel_size`). ``factor``: the
+  ``"downsample"`` family's stride (the prior's grid over the
+  observations').
   """
   if isinstance(surrogate, nn.Module):
     check_kernel_size(surrogate, kernel_size)
     return surrogate
-  if surrogate in FAMILIES:
-    if kernel_size is None or surrogate not in KERNEL_FAMILIES:
-      return FAMILIES[surrogate](out_channels=out_channels)
-    check_kernel_size(surrogate, kernel_size)
-    return FAMILIES[surrogate](out_channels=out_channels,
-                               kernel_size=layer_size(kernel_size))
+  families = {**FAMILIES, **SHAPE_FAMILIES}
+  if surrogate in families:
+    kw = {"out_channels": out_channels}
+    if surrogate == "downsample":
+      kw["factor"] = factor
+    if kernel_size is not None and surrogate in KERNEL_FAMILIES:
+      check_kernel_size(surrogate, kernel_size)
+      kw["kernel_size"] = layer_size(kernel_size)
+    return families[surrogate](**kw)
   raise ValueError(f"Unknown surrogate {surrogate!r}; use 'auto', "
-                   f"{', '.join(repr(f) for f in FAMILIES)} or a flax.linen "
-                   "Module mapping [B, H, W, S*C] to [B, H, W, C_obs].")
+                   f"{', '.join(repr(f) for f in families)} or a flax.linen "
+                   "Module mapping [B, H, W, S*C] to the observations' shape.")
 
 
 def effective_kernel(params) -> jax.Array:
-  """The kernel ``[2k-1, 2k-1, C_in, C_out]`` of a LinearConvSurrogate.
+  """The kernel ``[2k-1, 2k-1, C_in, C_out]`` of a LinearConvSurrogate
+  (``[2k+s-2, ...]`` for a :class:`DownsampleSurrogate` of factor s, whose
+  output is this kernel's "same" filter sampled every s pixels).
 
   Both layers are cross-correlations, so their composition is the
   cross-correlation with the full 2-D convolution of the two kernels, summed
@@ -188,7 +271,13 @@ def effective_kernel(params) -> jax.Array:
       lhs, w2[::-1, ::-1], window_strides=(1, 1),
       padding=((k - 1, k - 1), (k - 1, k - 1)),
       dimension_numbers=("NHWC", "HWIO", "NHWC"))  # [Cin, 2k-1, 2k-1, Cout]
-  return jnp.transpose(out, (1, 2, 0, 3))
+  out = jnp.transpose(out, (1, 2, 0, 3))
+  if "down" in params:          # DownsampleSurrogate: its stride-s layer too
+    d = params["down"][:, :, 0, :]                # [s, s, Cout]
+    out = jnp.stack([jnp.stack([jax.scipy.signal.convolve2d(
+        out[:, :, i, o], d[:, :, o]) for o in range(out.shape[3])], -1)
+        for i in range(out.shape[2])], 2)         # [2k+s-2, ..., Cin, Cout]
+  return out
 
 
 def effective_bias(params) -> jax.Array:
@@ -213,11 +302,18 @@ def kernel_off_centre(params) -> jax.Array:
                    jnp.sum(e.sum(0) * cols) / tot)
 
 
+def learned_mask(params) -> jax.Array:
+  """The per-pixel gain ``[H, W, C_obs]`` of a mask family (1: seen as it
+  is, 0: lost)."""
+  return params.get("params", params)["gain"]
+
+
 def check_select(select: str, module: nn.Module) -> None:
   """``SolverConfig.select="centred"`` needs a surrogate with a linear
   kernel (:class:`LinearConvSurrogate`: ``"conv"``, ``"conv_scene"``); a
   ValueError naming the fix otherwise."""
-  if select == "centred" and not isinstance(module, LinearConvSurrogate):
+  if select == "centred" and (not isinstance(module, LinearConvSurrogate) or
+                              isinstance(module, DownsampleSurrogate)):
     raise ValueError(
         "select='centred' (--select centred) keeps the restart whose "
         "effective kernel is most centred, which needs a linear conv "

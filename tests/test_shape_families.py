@@ -1,0 +1,67 @@
+"""The surrogate families for observations that are not a filter on the
+prior's grid: a mask, a filter then a mask, a filter then a smaller grid."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from blindinv_jax import operators as ops
+from blindinv_jax.models import surrogates
+
+
+def _init(module, x):
+  return module.init(jax.random.key(0), x)
+
+
+def test_each_family_makes_its_shape():
+  x = jnp.zeros((2, 28, 28, 2))                       # two sources
+  for name, want in (("mask", (2, 28, 28, 1)), ("conv_mask", (2, 28, 28, 1)),
+                     ("downsample", (2, 14, 14, 1))):
+    m = surrogates.make_surrogate(name, 1, factor=2)
+    out = jax.eval_shape(lambda v, m=m: m.init_with_output(
+        jax.random.key(0), v)[0], x)
+    assert out.shape == want, name
+  m = surrogates.make_surrogate("downsample", 3, factor=4)
+  assert m.apply(_init(m, jnp.zeros((1, 28, 28, 1))),
+                 jnp.zeros((1, 28, 28, 1))).shape == (1, 7, 7, 3)
+  with pytest.raises(ValueError, match="'downsample'"):
+    surrogates.make_surrogate("upsample", 1)
+
+
+def test_mask_starts_at_the_identity_and_draws_a_known_mask():
+  x = jax.random.uniform(jax.random.key(1), (3, 8, 8, 1), minval=-1)
+  m = surrogates.make_surrogate("mask", 1)
+  p = _init(m, x)
+  np.testing.assert_array_equal(m.apply(p, x), x)     # nothing lost yet
+  keep = ops.random_pixel_mask(jax.random.key(2), (8, 8), 0.4)
+  p = {"params": {"gain": keep[:, :, None], "offset":
+                  (1 - keep)[:, :, None] * 0.5}}
+  np.testing.assert_allclose(m.apply(p, x), ops.mask(x, keep, fill=0.5),
+                             atol=1e-7)
+  np.testing.assert_array_equal(surrogates.learned_mask(p)[..., 0], keep)
+
+
+def test_downsample_with_a_delta_is_the_operator_and_its_kernel_composes():
+  x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 1), minval=-1)
+  m = surrogates.make_surrogate("downsample", 1, factor=2)
+  p = _init(m, x)
+  k = np.asarray(surrogates.effective_kernel(p))[:, :, 0, 0]
+  assert k.shape == (10, 10)
+  # The full-grid filter with the composed kernel, sampled every 2 pixels:
+  # y[i] = sum_v C[v] x[2i + v - 4] (v over the 10 taps, 4 = k - 1).
+  xp = np.pad(np.asarray(x)[..., 0], ((0, 0), (4, 5), (4, 5)), mode="edge")
+  full = np.stack([[[np.sum(k * xp[b, i:i + 10, j:j + 10]) for j in range(16)]
+                    for i in range(16)] for b in range(2)])
+  got = np.asarray(m.apply(p, x))[..., 0]
+  # Equal away from the border (the surrogate pads per layer).
+  np.testing.assert_allclose(got[:, 3:5, 3:5], full[:, 6:10:2, 6:10:2],
+                             atol=1e-5)
+  w1 = np.zeros((5, 5, 1, 16), np.float32)
+  w1[2, 2, 0, 0] = 1.0
+  w2 = np.zeros((5, 5, 16, 1), np.float32)
+  w2[:, :, 0, 0] = np.asarray(ops.gaussian_kernel(5, 1.0))
+  p = {"params": {"conv1": {"kernel": jnp.asarray(w1)},
+                  "conv2": {"kernel": jnp.asarray(w2)},
+                  "down": p["params"]["down"]}}
+  want = ops.downsample(x, 2, ops.gaussian_kernel(5, 1.0))
+  np.testing.assert_allclose(m.apply(p, x), want, atol=1e-6)
