@@ -93,7 +93,7 @@ def _solve(args):
   y = V.convert_input(load_observations(args.observations), args.layout,
                       args.range)
   problems = V.observation_problems(y, prior.image_shape,
-                                    fixes=V.CLI_FIXES)
+                                    fixes=V.CLI_FIXES, smaller_grids=True)
   truth = None
   if args.truth is not None:
     truth = V.convert_input(load_array(args.truth, "--truth"), args.layout,
@@ -104,7 +104,7 @@ def _solve(args):
                                        fixes=V.CLI_FIXES)
   V.refuse(problems)
   y = V.validate_observations(y, prior, 1 if auto_s else args.sources,
-                              cfg.alpha)
+                              cfg.alpha, smaller_grids=True)
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   if args.resume:
     if not (ckpt_dir / "solve_state.ckpt").is_file():
@@ -349,14 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
   s.add_argument("--sources", type=_sources_arg, default=1, help="sources S "
                  "per observation, or 'auto' (chosen among 1-4 on held-out "
                  "pixels)")
-  s.add_argument("--surrogate", default="auto",
-                 choices=("auto", "conv", "conv_scene", "mixing", "conv_mlp"),
-                 help="the learned F_hat: 'auto' (default: the family that "
-                 "best predicts held-out pixels, docs/design.md), 'conv' "
-                 "(blur, edge maps, with the frame of zero padding), "
-                 "'conv_scene' (the same where the scene continues past the "
-                 "frame), 'mixing' (per-pixel network, for separation) or "
-                 "'conv_mlp' (a filter, then a non-linearity)")
+  s.add_argument("--surrogate", default="auto", choices=(
+      "auto", "conv", "conv_scene", "mixing", "conv_mlp", "mask",
+      "conv_mask", "downsample"), help="the learned F_hat: 'auto' (default: "
+      "the family that best predicts held-out pixels, docs/design.md; "
+      "'downsample' for a smaller grid), 'conv' (blur, edge maps, with the "
+      "frame of zero padding), 'conv_scene' (the same where the scene "
+      "continues past the frame), 'mixing' (per-pixel network, for "
+      "separation), 'conv_mlp' (a filter, then a non-linearity), 'mask' "
+      "(lost pixels; 'conv_mask': a filter, then a mask) or 'downsample' (a "
+      "filter, then a smaller grid: super-resolution)")
   s.add_argument("--kernel-size", type=int, metavar="K", help="the widest "
                  "blur or filter (K x K) the conv surrogates (also those "
                  "'auto' screens) can learn; default 9 (two 5x5 convolutions"

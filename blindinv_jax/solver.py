@@ -36,6 +36,7 @@ from blindinv_jax.parallel import shard
 from blindinv_jax.validation import (
   check_positive_int,
   check_surrogate,
+  grid_factor,
   validate_init_latents,
   validate_observations,
   warn_if_out_of_range,
@@ -138,9 +139,11 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
              kernel_size=None):
   """Validated inputs: ``(config, y [host], module, key, init_latents)``."""
   config = for_prior(config.validate(), prior)
-  y = validate_observations(y, prior, num_sources, config.alpha)
-  module = make_surrogate(surrogate, y.shape[-1], kernel_size)
-  check_surrogate(module, prior, num_sources, y.shape[-1])
+  y = validate_observations(y, prior, num_sources, config.alpha,
+                            smaller_grids=True)
+  module = make_surrogate(surrogate, y.shape[-1], kernel_size,
+                          factor=grid_factor(y.shape, prior.image_shape))
+  check_surrogate(module, prior, num_sources, y.shape[1:])
   check_select(config.select, module)
   key = jax.random.key(0) if key is None else key
   if init_latents is not None:
@@ -223,6 +226,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
+  if _is_auto(surrogate) and _smaller_grid(y, prior):
+    surrogate = "downsample"            # the only family that makes it
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
                      checkpoint_dir, init_latents, on_candidate, kernel_size)
@@ -261,6 +266,13 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
                  out.message).replace(choice=choice)
 
 
+def _smaller_grid(y, prior) -> bool:
+  """Observations ``[N, h, w, C]`` on a grid smaller than the prior's."""
+  shape, grid = np.shape(y), getattr(prior, "image_shape", None)
+  return bool(grid is not None and len(shape) == 4 and tuple(shape[1:3]) !=
+              tuple(grid[:2]) and grid_factor(shape, grid))
+
+
 def _is_auto(v) -> bool:
   return isinstance(v, str) and v == "auto"
 
@@ -270,7 +282,7 @@ def _choose(y, prior, num_sources, surrogate, config, key, checkpoint_dir,
   """The :class:`blindinv_jax.auto.SurrogateChoice` for an "auto" solve."""
   config = config.validate()
   y = validate_observations(y, prior, 1 if _is_auto(num_sources) else
-                            num_sources, config.alpha)
+                            num_sources, config.alpha, smaller_grids=True)
   if init_latents is not None and not _is_auto(num_sources):
     validate_init_latents(init_latents, y.shape[0], num_sources,
                           prior.latent_dim)

@@ -68,11 +68,24 @@ CLI_FIXES = {
 }
 
 
+def grid_factor(shape, image_shape) -> Optional[int]:
+  """``s`` when observations of ``shape`` ``[N, h, w, C]`` sit on the
+  prior's ``H x W`` grid (``image_shape``) shrunk by an integer ``s`` in
+  both axes (1: the same grid); ``None`` otherwise."""
+  (h, w), (hh, ww) = tuple(shape[1:3]), tuple(image_shape[:2])
+  if h < 1 or w < 1 or hh % h or ww % w or hh // h != ww // w:
+    return None
+  return hh // h
+
+
 def observation_problems(y, image_shape, what: str = "observations",
-                         fixes: Optional[dict] = None) -> List[str]:
+                         fixes: Optional[dict] = None,
+                         smaller_grids: bool = False) -> List[str]:
   """Everything certainly wrong with ``y`` (meant as ``[N, H, W, C]`` on a
-  prior's ``image_shape`` grid), as sentences naming the fix, all at once:
-  the number of axes, the dtype, an NCHW layout, the grid size, NaN/Inf."""
+  prior's ``image_shape`` grid, or with ``smaller_grids`` on that grid
+  shrunk by an integer factor: :func:`grid_factor`), as sentences naming
+  the fix, all at once: the number of axes, the dtype, an NCHW layout, the
+  grid size, NaN/Inf."""
   fixes = {**PYTHON_FIXES, **(fixes or {})}
   y = np.asarray(y)
   h, w = tuple(image_shape[:2])
@@ -88,10 +101,18 @@ def observation_problems(y, image_shape, what: str = "observations",
                f"dtype {y.dtype}.")
   if y.shape[0] < 1:
     out.append(f"{what}: need at least one observation (N >= 1).")
-  if tuple(y.shape[1:3]) != (h, w):
+  smaller = smaller_grids and grid_factor(y.shape, image_shape) is not None
+  if tuple(y.shape[1:3]) != (h, w) and not smaller:
     if tuple(y.shape[2:4]) == (h, w) and y.shape[1] in (1, 3, 4):
       out.append(f"{what} have shape {list(y.shape)}, which looks like [N, C, "
                  f"H, W]; the solver takes [N, H, W, C]: {fixes['layout']}.")
+    elif smaller_grids:
+      out.append(f"{what} are {y.shape[1]}x{y.shape[2]} but the prior "
+                 f"generates {h}x{w} images, and no surrogate family makes "
+                 f"that grid: the families make {h}x{w} ('conv', "
+                 "'conv_scene', 'mixing', 'conv_mlp', 'mask', 'conv_mask') "
+                 f"or {h}/s x {w}/s for an integer s ('downsample'); resize "
+                 "them, or use a prior trained at another size.")
     else:
       out.append(f"{what} are {y.shape[1]}x{y.shape[2]} but the prior "
                  f"generates {h}x{w} images; resize them or use a prior "
@@ -140,13 +161,15 @@ def refuse(problems: List[str]) -> None:
                                                       for p in problems))
 
 
-def validate_observations(y, prior, num_sources,
-                          alpha: float = 0.0) -> np.ndarray:
+def validate_observations(y, prior, num_sources, alpha: float = 0.0,
+                          smaller_grids: bool = False) -> np.ndarray:
   """Checks y (and the prior, for the perceptual weight ``alpha``) before any
   tracing, every problem in one message (:func:`observation_problems`);
-  returns y as float32 ``[N, H, W, C_obs]``."""
+  returns y as float32 ``[N, h, w, C_obs]`` (``h, w`` the prior's grid, or
+  with ``smaller_grids`` that grid over an integer factor)."""
   check_prior(prior)
-  refuse(observation_problems(y, prior.image_shape))
+  refuse(observation_problems(y, prior.image_shape,
+                              smaller_grids=smaller_grids))
   y = np.asarray(y).astype(np.float32)
   check_positive_int("num_sources", num_sources)
   check_perceptual(prior, alpha)
@@ -209,12 +232,15 @@ def channel_notes(y: np.ndarray, prior, num_sources: int) -> list:
   return []
 
 
-def check_surrogate(module, prior, num_sources: int, out_channels: int) -> None:
+def check_surrogate(module, prior, num_sources: int, out_shape) -> None:
   """Checks (abstractly, no compute) that the surrogate maps the stacked
-  sources ``[1, H, W, S*C]`` to ``[1, H, W, C_obs]``."""
+  sources ``[1, H, W, S*C]`` to one observation, ``[1, *out_shape]`` (an
+  int ``out_shape`` is C_obs on the prior's grid)."""
   h, w, c = prior.image_shape
   x_like = jax.ShapeDtypeStruct((1, h, w, num_sources * c), jnp.float32)
-  want = (1, h, w, out_channels)
+  if isinstance(out_shape, (int, np.integer)):
+    out_shape = (h, w, int(out_shape))
+  want = (1,) + tuple(out_shape)
   name = type(module).__name__
   try:
     out, _ = jax.eval_shape(lambda x: module.init_with_output(
@@ -226,8 +252,7 @@ def check_surrogate(module, prior, num_sources: int, out_channels: int) -> None:
   if tuple(out.shape) != want:
     raise ValueError(
         f"surrogate {name} maps [1, {h}, {w}, {num_sources * c}] to "
-        f"{list(out.shape)}, but the observations need {list(want)} "
-        f"(C_obs = {out_channels}).")
+        f"{list(out.shape)}, but the observations need {list(want)}.")
 
 
 def validate_init_latents(init_latents, n: int, num_sources: int,

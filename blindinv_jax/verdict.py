@@ -52,8 +52,10 @@ def pooled_db(a, b) -> float:
 
 def image_like(y_shape, source_shape) -> bool:
   """The observations ``[N, H, W, C_obs]`` can be read as images of the
-  sources ``[N, S, H, W, C]``: one source, as many channels."""
-  return source_shape[1] == 1 and source_shape[-1] == y_shape[-1]
+  sources ``[N, S, H, W, C]``: one source, as many channels, the same
+  grid."""
+  return (source_shape[1] == 1 and source_shape[-1] == y_shape[-1] and
+          tuple(y_shape[1:3]) == tuple(source_shape[2:4]))
 
 
 def before_solve(projection_db: float, ceiling_db: float) -> dict:

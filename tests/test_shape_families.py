@@ -65,3 +65,30 @@ def test_downsample_with_a_delta_is_the_operator_and_its_kernel_composes():
                   "down": p["params"]["down"]}}
   want = ops.downsample(x, 2, ops.gaussian_kernel(5, 1.0))
   np.testing.assert_allclose(m.apply(p, x), want, atol=1e-6)
+
+
+def test_a_smaller_grid_solves_with_downsample_and_a_bad_one_is_refused(
+    tiny_run, tmp_path):
+  from blindinv_jax import cli, solver
+  _, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(5), 4))   # 8x8
+  y = ops.downsample(x, 2, ops.gaussian_kernel(3, 1.0))             # 4x4
+  cfg = solver.SolverConfig(outer_steps=2, surrogate_steps=5, latent_steps=5,
+                            alpha=0.0, unroll=1)
+  res = solver.solve(y, prior, config=cfg)                   # "auto"
+  assert isinstance(res.surrogate, surrogates.DownsampleSurrogate)
+  assert res.surrogate.factor == 2
+  assert res.sources.shape == (4, 1, 8, 8, 1)
+  assert res.reconstruction.shape == y.shape
+  with pytest.raises(ValueError, match="no surrogate family makes that grid"):
+    solver.solve(np.zeros((4, 3, 3, 1), np.float32), prior, config=cfg)
+  with pytest.raises(ValueError, match="maps \\[1, 8, 8, 1\\] to"):
+    solver.solve(y, prior, surrogate="conv_scene", config=cfg)
+  np.save(tmp_path / "y.npy", np.asarray(y))
+  argv = ["solve", "--observations", str(tmp_path / "y.npy"), "--prior",
+          str(tiny_run[0]), "--out", str(tmp_path / "out"), "--outer-steps",
+          "2", "--surrogate-steps", "3", "--latent-steps", "3"]
+  assert cli.main(argv) == 0
+  out = tmp_path / "out"
+  assert np.load(out / "sources.npy").shape[-3:-1] == (8, 8)
+  assert (out / "figure.png").is_file() and (out / "kernel.png").is_file()
