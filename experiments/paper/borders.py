@@ -2,22 +2,40 @@
 made with each way the scene continues past the frame (issue 29).
 
 Runs (the first 50 mnist5k test digits, the tuned schedule, seed 0), one
-workdir per border and surrogate under ``--runs``::
+workdir per border, surrogate and selection under ``--runs``. One restart
+(the configs' schedule before they kept four restarts by the kernel's
+centring)::
 
   R=experiments/paper/reproduce.py; C=experiments/paper/configs
+  ONE="--config.solver.restarts=1 --config.solver.select=fit"
   for t in deblur edges; do
-    python $R --config=$C/mnist_$t.py --workdir=runs/scene/$t \\
+    python $R --config=$C/mnist_$t.py --workdir=runs/scene/$t $ONE \
         --config.surrogate=conv_scene
-    python $R --config=$C/mnist_$t.py --workdir=runs/scene/${t}_conv \\
+    python $R --config=$C/mnist_$t.py --workdir=runs/scene/${t}_conv $ONE \
         --config.surrogate=conv --config.methods=blind
   done
   for b in reflect circular; do     # each task with its config's surrogate
-    python $R --config=$C/mnist_deblur.py --workdir=runs/$b/deblur \\
+    python $R --config=$C/mnist_deblur.py --workdir=runs/$b/deblur $ONE \
         --config.task.boundary=$b --config.methods=blind
-    python $R --config=$C/mnist_edges.py --workdir=runs/$b/edges_conv \\
+    python $R --config=$C/mnist_edges.py --workdir=runs/$b/edges_conv $ONE \
         --config.task.boundary=$b --config.methods=blind
   done
-  python experiments/paper/borders.py --runs runs \\
+
+Four restarts, the most centred kernel kept (the configs as they are)::
+
+  B="--config.methods=blind"
+  python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur $B
+  python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur_zero $B \
+      --config.task.boundary=zero --config.surrogate=conv
+  for b in reflect circular; do
+    python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur_$b $B \
+        --config.task.boundary=$b
+  done
+  python $R --config=$C/mnist_edges.py --workdir=runs/centred/edges $B
+
+Then the table::
+
+  python experiments/paper/borders.py --runs runs \
       --zero docs/results/boundary --out docs/results/boundary/borders.json
 
 The zero-padded rows (the library's earlier simulation, before the
@@ -42,16 +60,25 @@ TASKS = {"deblur": ("mnist_deblur", "conv_scene"),
 
 
 def rows(config_surrogate: str):
-  """(border, surrogate) pairs: zero-padded with conv (the results table),
-  the scene with both conv families, reflect and circular with the
-  config's."""
-  return [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
-          ("reflect", config_surrogate), ("circular", config_surrogate)]
+  """(border, surrogate, selection) triples: zero-padded with conv (the
+  results table), the scene with both conv families, reflect and circular
+  with the config's, one restart each (``"fit"``); then the runs with four
+  restarts kept by the kernel's centring (``"centred4"``)."""
+  one = [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
+         ("reflect", config_surrogate), ("circular", config_surrogate)]
+  four = [("zero", "conv")] + [(b, config_surrogate) for b in
+                               ("scene", "reflect", "circular")]
+  return ([(b, s, "fit") for b, s in one] +
+          [(b, s, "centred4") for b, s in four])
 
 
-def workdir(border: str, task: str, surrogate: str) -> str:
+def workdir(border: str, task: str, surrogate: str,
+            selection: str = "fit") -> str:
   """``runs``-relative workdir: ``scene/deblur`` (conv_scene) or
-  ``scene/deblur_conv`` (conv)."""
+  ``scene/deblur_conv`` (conv), one restart; ``centred/deblur`` (the
+  scene) or ``centred/deblur_<border>``, four restarts."""
+  if selection == "centred4":
+    return f"centred/{task}" + ("" if border == "scene" else f"_{border}")
   return f"{border}/{task}" + ("_conv" if surrogate == "conv" else "")
 
 
@@ -71,25 +98,28 @@ def main(argv=None):
   ap.add_argument("--out", default=None, help="JSON of the table")
   args = ap.parse_args(argv)
   runs, table = pathlib.Path(args.runs), {}
-  print("| task | observations' border | surrogate | observation | blind "
-        "(dB) | kernel error | blind minus zero-padded run, paired |")
-  print("|---|---|---|---|---|---|---|")
+  print("| task | observations' border | surrogate | restarts | observation "
+        "| blind (dB) | kernel error | blind minus zero-padded run, paired |")
+  print("|---|---|---|---|---|---|---|---|")
   for t, (name, config_surrogate) in TASKS.items():
     base = blind_of(pathlib.Path(args.zero) / f"{name}.json")
-    for border, sur in rows(config_surrogate):
-      path = (pathlib.Path(args.zero) / f"{name}.json" if border == "zero"
-              else runs / workdir(border, t, sur) / "metrics.json")
+    for border, sur, sel in rows(config_surrogate):
+      path = (pathlib.Path(args.zero) / f"{name}.json"
+              if border == "zero" and sel == "fit"
+              else runs / workdir(border, t, sur, sel) / "metrics.json")
+      how = "1" if sel == "fit" else "4, most centred kernel"
       if not path.is_file():
-        print(f"| {t} | {border} | {sur} | not run ({path}) | | | |")
+        print(f"| {t} | {border} | `{sur}` | {how} | not run ({path}) "
+              "| | | |")
         continue
       r = blind_of(path)
       d = r["per_image"] - base["per_image"]
       paired = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
-      table[f"{t}/{border}/{sur}"] = {
+      table[f"{t}/{border}/{sur}" + ("" if sel == "fit" else f"/{sel}")] = {
           "psnr": r["psnr"], "observation": r["observation"],
           "kernel_error": r["kernel_error"], "minus_zero": paired}
       ke = "" if r["kernel_error"] is None else f"{r['kernel_error']:.3f}"
-      print(f"| {t} | {border} | `{sur}` | {r['observation'][0]:.2f} | "
+      print(f"| {t} | {border} | `{sur}` | {how} | {r['observation'][0]:.2f} | "
             f"{r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} | {ke} | "
             f"{paired[0]:+.2f} ± {paired[1]:.2f} |")
   if args.out:

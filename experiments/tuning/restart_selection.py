@@ -97,7 +97,8 @@ def main(argv=None):
   cache = resume.ResultCache(
       out / f"restarts_{args.task}.json",
       {"task": args.task, "n": args.n, "split": "val", "prior": "mnist",
-       "config": cfg.__dict__, "surrogate": fam})
+       "config": {k: v for k, v in cfg.__dict__.items() if k != "select"},
+       "surrogate": fam})
   prior = load_prior("mnist")
   module = make_surrogate(fam, 1)
   x = jnp.asarray(data.load_images("mnist5k", "val", limit=args.n))
