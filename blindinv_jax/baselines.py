@@ -78,7 +78,8 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
     for the restart with the lowest data loss.
   """
   config = for_prior(config.validate(), prior)
-  y = validate_observations(y, prior, num_sources, config.alpha)
+  y = validate_observations(y, prior, num_sources, config.alpha,
+                            smaller_grids=forward is not None)
   warn_if_out_of_range(y)
   if forward is None:
     if num_sources != 1 or y.shape[-1] != prior.image_shape[-1]:
@@ -116,6 +117,24 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
           np.full(config.restarts, np.inf, np.float32))
   z, _ = select_best(jnp.asarray(loss), out.state.z)
   return prior.generate(z), z, jnp.asarray(loss)
+
+
+def bicubic_upsample(y, factor: int) -> jax.Array:
+  """Super-resolution's classical baseline: observations ``[N, h, w, C]``
+  (every ``factor``-th pixel from the first, as
+  :func:`blindinv_jax.operators.downsample` keeps them) interpolated by a
+  bicubic kernel to ``[N, h*factor, w*factor, C]``, each sample placed on
+  the pixel it was taken from."""
+  check_positive_int("bicubic_upsample: factor", factor)
+  y = jnp.asarray(y)
+  n, h, w, c = y.shape
+  s = float(factor)
+  # An output pixel centre o + 1/2 sits at s*(i + 1/2) + t for the sample
+  # i taken at pixel s*i: t = 1/2 - s/2.
+  return jax.image.scale_and_translate(
+      y, (n, h * factor, w * factor, c), spatial_dims=(1, 2),
+      scale=jnp.array([s, s]), translation=jnp.array([0.5 - s / 2] * 2),
+      method="cubic", antialias=False)
 
 
 def naive_additive(y, prior, num_sources: int, *,

@@ -109,3 +109,26 @@ def test_ica_separates_a_linear_2x2_mixture():
       np.moveaxis(y, -1, 1)[..., None], jnp.float32)))
   assert metrics.match_sources(mixed, true)[2].min() < 25.0
   assert baselines.ica(y[..., :1], 2) is None          # fewer mixtures
+
+
+def test_bicubic_upsample_puts_each_sample_back_on_its_pixel():
+  r = np.arange(16, dtype=np.float32) / 8 - 1            # a ramp in [-1, 1)
+  x = jnp.asarray(np.add.outer(r, 0.5 * r)[None, :, :, None])
+  y = ops.downsample(x, 2)
+  up = baselines.bicubic_upsample(y, 2)
+  assert up.shape == x.shape
+  np.testing.assert_allclose(np.asarray(up)[0, ::2, ::2], np.asarray(y)[0],
+                             atol=1e-5)                  # samples kept
+  np.testing.assert_allclose(np.asarray(up)[0, 2:-3, 2:-3],
+                             np.asarray(x)[0, 2:-3, 2:-3], atol=1e-4)
+
+
+def test_pgd_with_a_known_downsampling_solves_a_smaller_grid(sample):
+  prior, x = sample
+  k = ops.gaussian_kernel(3, 1.0)
+  y = ops.downsample(x, 2, k)
+  fwd = lambda s: ops.downsample(s[:, 0], 2, k)
+  x_hat, _, _ = baselines.pgd(y, prior, fwd, config=CFG)
+  assert x_hat.shape == (4, 1, 8, 8, 1)
+  assert float(metrics.psnr(x_hat[:, 0], x).mean()) > float(metrics.psnr(
+      baselines.bicubic_upsample(y, 2), x).mean())
