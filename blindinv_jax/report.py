@@ -248,6 +248,7 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   from blindinv_jax.models.surrogates import (
     LinearConvSurrogate,
     effective_kernel,
+    learned_mask,
   )
   np.save(out / "sources.npy", np.asarray(res.sources))
   np.save(out / "reconstruction.npy", np.asarray(res.reconstruction))
@@ -255,7 +256,8 @@ def write_solve_outputs(out, res, y, truth, record: dict,
       serialization.msgpack_serialize(serialization.to_state_dict(
           jax.device_get(res.surrogate_params))))
   summary = {"data_loss_per_observation": np.mean(np.abs(
-      np.asarray(res.reconstruction) - y), axis=(1, 2, 3)).round(5).tolist()}
+      np.asarray(res.reconstruction) - y), axis=tuple(range(1, np.ndim(y)))
+  ).round(5).tolist()}
   if isinstance(res.surrogate, LinearConvSurrogate):
     kernel = np.asarray(effective_kernel(res.surrogate_params))
     np.save(out / "effective_kernel.npy", kernel)
@@ -272,9 +274,16 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   hist = {k: np.asarray(v).tolist() for k, v in res.history.items()}
   (out / "history.json").write_text(json.dumps(
       {**record, "summary": summary, "history": hist}, indent=1))
+  if "gain" in res.surrogate_params.get("params", {}):      # a mask family
+    gain = np.asarray(learned_mask(res.surrogate_params))
+    np.save(out / "learned_mask.npy", gain)
+    viz.save_kernels(out / "mask.png", [gain[:, :, 0]], ["learned mask"],
+                     title="the learned per-pixel gain (0: lost, 1: seen)")
   k, s = min(len(y), FIGURE_MAX), res.sources.shape[1]
-  rows = [y[:k], np.asarray(res.reconstruction[:k])]
-  labels = ["observed", "estimated\ncorruption"]
+  rows, labels = [], []
+  if np.ndim(y) == 4:                     # flat measurements are not drawn
+    rows = [y[:k], np.asarray(res.reconstruction[:k])]
+    labels = ["observed", "estimated\ncorruption"]
   for i in range(s):
     rows.append(np.asarray(res.sources[:k, i]))
     labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))

@@ -142,7 +142,7 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
   y = validate_observations(y, prior, num_sources, config.alpha,
                             smaller_grids=True)
   module = make_surrogate(surrogate, y.shape[-1], kernel_size,
-                          factor=grid_factor(y.shape, prior.image_shape))
+                          factor=grid_factor(y.shape, prior.image_shape) or 1)
   check_surrogate(module, prior, num_sources, y.shape[1:])
   check_select(config.select, module)
   key = jax.random.key(0) if key is None else key
@@ -226,8 +226,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
-  if _is_auto(surrogate) and _smaller_grid(y, prior):
-    surrogate = "downsample"            # the only family that makes it
+  if _is_auto(surrogate) and _shape_family(y, prior):
+    surrogate = _shape_family(y, prior)   # the only family that makes it
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
                      checkpoint_dir, init_latents, on_candidate, kernel_size)
@@ -266,11 +266,20 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
                  out.message).replace(choice=choice)
 
 
-def _smaller_grid(y, prior) -> bool:
-  """Observations ``[N, h, w, C]`` on a grid smaller than the prior's."""
+def _shape_family(y, prior) -> Optional[str]:
+  """The one family that makes observations of y's shape when it is not
+  the prior's grid: ``"downsample"`` for ``[N, H/s, W/s, C]``, ``"dense"``
+  for ``[N, K]``; ``None`` otherwise (and for shapes no family makes,
+  which validation refuses)."""
   shape, grid = np.shape(y), getattr(prior, "image_shape", None)
-  return bool(grid is not None and len(shape) == 4 and tuple(shape[1:3]) !=
-              tuple(grid[:2]) and grid_factor(shape, grid))
+  if grid is None:
+    return None
+  if len(shape) == 2:
+    return "dense"
+  if (len(shape) == 4 and tuple(shape[1:3]) != tuple(grid[:2]) and
+      grid_factor(shape, grid)):
+    return "downsample"
+  return None
 
 
 def _is_auto(v) -> bool:

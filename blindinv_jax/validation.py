@@ -72,6 +72,8 @@ def grid_factor(shape, image_shape) -> Optional[int]:
   """``s`` when observations of ``shape`` ``[N, h, w, C]`` sit on the
   prior's ``H x W`` grid (``image_shape``) shrunk by an integer ``s`` in
   both axes (1: the same grid); ``None`` otherwise."""
+  if len(shape) != 4:
+    return None
   (h, w), (hh, ww) = tuple(shape[1:3]), tuple(image_shape[:2])
   if h < 1 or w < 1 or hh % h or ww % w or hh // h != ww // w:
     return None
@@ -82,17 +84,18 @@ def observation_problems(y, image_shape, what: str = "observations",
                          fixes: Optional[dict] = None,
                          smaller_grids: bool = False) -> List[str]:
   """Everything certainly wrong with ``y`` (meant as ``[N, H, W, C]`` on a
-  prior's ``image_shape`` grid, or with ``smaller_grids`` on that grid
-  shrunk by an integer factor: :func:`grid_factor`), as sentences naming
-  the fix, all at once: the number of axes, the dtype, an NCHW layout, the
-  grid size, NaN/Inf."""
+  prior's ``image_shape`` grid; with ``smaller_grids`` also on that grid
+  shrunk by an integer factor, :func:`grid_factor`, or flat measurements
+  ``[N, K]``), as sentences naming the fix, all at once: the number of
+  axes, the dtype, an NCHW layout, the grid size, NaN/Inf."""
   fixes = {**PYTHON_FIXES, **(fixes or {})}
   y = np.asarray(y)
   h, w = tuple(image_shape[:2])
   if y.ndim == 3:
     return [f"{what} must be [N, H, W, C_obs]; got shape {y.shape}: "
             f"{fixes['channel']}."]
-  if y.ndim != 4:
+  flat = smaller_grids and y.ndim == 2            # [N, K] measurements
+  if y.ndim != 4 and not flat:
     return [f"{what} must be [N, H, W, C_obs], got shape {y.shape}."]
   out = []
   if not (np.issubdtype(y.dtype, np.floating) or
@@ -102,7 +105,7 @@ def observation_problems(y, image_shape, what: str = "observations",
   if y.shape[0] < 1:
     out.append(f"{what}: need at least one observation (N >= 1).")
   smaller = smaller_grids and grid_factor(y.shape, image_shape) is not None
-  if tuple(y.shape[1:3]) != (h, w) and not smaller:
+  if not flat and tuple(y.shape[1:3]) != (h, w) and not smaller:
     if tuple(y.shape[2:4]) == (h, w) and y.shape[1] in (1, 3, 4):
       out.append(f"{what} have shape {list(y.shape)}, which looks like [N, C, "
                  f"H, W]; the solver takes [N, H, W, C]: {fixes['layout']}.")
@@ -111,8 +114,9 @@ def observation_problems(y, image_shape, what: str = "observations",
                  f"generates {h}x{w} images, and no surrogate family makes "
                  f"that grid: the families make {h}x{w} ('conv', "
                  "'conv_scene', 'mixing', 'conv_mlp', 'mask', 'conv_mask') "
-                 f"or {h}/s x {w}/s for an integer s ('downsample'); resize "
-                 "them, or use a prior trained at another size.")
+                 f"or {h}/s x {w}/s for an integer s ('downsample'), and flat "
+                 "[N, K] measurements ('dense'); resize them, or use a prior "
+                 "trained at another size.")
     else:
       out.append(f"{what} are {y.shape[1]}x{y.shape[2]} but the prior "
                  f"generates {h}x{w} images; resize them or use a prior "
@@ -223,7 +227,7 @@ def channel_notes(y: np.ndarray, prior, num_sources: int) -> list:
   than sources are more mixtures than sources, as in separation with four
   mixtures of three: nothing to say."""
   c, c_obs = prior.image_shape[-1], y.shape[-1]
-  if num_sources == 1 and c_obs > c:
+  if np.ndim(y) == 4 and num_sources == 1 and c_obs > c:
     return [f"observations have {c_obs} channels but the prior draws "
             f"{num_sources} source(s) of {c} channel(s): the surrogate must "
             f"invent {c_obs - c * num_sources} channel(s) (e.g. colour from "

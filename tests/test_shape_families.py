@@ -1,5 +1,7 @@
 """The surrogate families for observations that are not a filter on the
 prior's grid: a mask, a filter then a mask, a filter then a smaller grid."""
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,3 +94,36 @@ def test_a_smaller_grid_solves_with_downsample_and_a_bad_one_is_refused(
   out = tmp_path / "out"
   assert np.load(out / "sources.npy").shape[-3:-1] == (8, 8)
   assert (out / "figure.png").is_file() and (out / "kernel.png").is_file()
+
+
+def test_flat_measurements_solve_with_dense_and_a_mask_is_drawn(tiny_run,
+                                                                 tmp_path):
+  from blindinv_jax import cli, solver
+  _, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(5), 6))   # 8x8
+  a = ops.gaussian_matrix(jax.random.key(3), 64, 10)
+  y = ops.measure(x, a)                                             # [6, 10]
+  m = surrogates.make_surrogate("dense", 10)
+  assert m.apply(_init(m, jnp.zeros((1, 8, 8, 1))),
+                 jnp.zeros((2, 8, 8, 1))).shape == (2, 10)
+  cfg = solver.SolverConfig(outer_steps=2, surrogate_steps=5, latent_steps=5,
+                            alpha=0.0, unroll=1)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")                   # no channel note
+    res = solver.solve(y, prior, config=cfg)                        # "auto"
+  assert isinstance(res.surrogate, surrogates.DenseSurrogate)
+  assert res.reconstruction.shape == (6, 10)
+  assert res.sources.shape == (6, 1, 8, 8, 1)
+  np.save(tmp_path / "y.npy", np.asarray(y))
+  base = ["--prior", str(tiny_run[0]), "--outer-steps", "2",
+          "--surrogate-steps", "3", "--latent-steps", "3"]
+  assert cli.main(["solve", "--observations", str(tmp_path / "y.npy"),
+                   "--out", str(tmp_path / "flat"), *base]) == 0
+  assert (tmp_path / "flat" / "figure.png").is_file()
+  keep = ops.random_pixel_mask(jax.random.key(4), (8, 8), 0.4)
+  np.save(tmp_path / "m.npy", np.asarray(ops.mask(x, keep, fill=-1.0)))
+  assert cli.main(["solve", "--observations", str(tmp_path / "m.npy"),
+                   "--out", str(tmp_path / "mask"), "--surrogate", "mask",
+                   *base]) == 0
+  assert np.load(tmp_path / "mask" / "learned_mask.npy").shape == (8, 8, 1)
+  assert (tmp_path / "mask" / "mask.png").is_file()

@@ -22,6 +22,8 @@ kind (:data:`SHAPE_FAMILIES`: a mask on the same grid, a smaller grid).
   :class:`ConvMaskSurrogate` (``"conv_mask"``): a filter, then a mask.
 * :class:`DownsampleSurrogate` (``"downsample"``): a filter, then a
   stride-s convolution (blind super-resolution, ``[B, H/s, W/s, C_obs]``).
+* :class:`DenseSurrogate` (``"dense"``): a linear map of the flattened
+  sources to K measurements (compressed sensing, ``[B, K]``).
 
 :func:`effective_kernel` composes the two convolutions of the linear
 surrogate into the single ``(2k-1) x (2k-1)`` kernel they apply, so a user can
@@ -169,16 +171,30 @@ class DownsampleSurrogate(SceneConvSurrogate):
         dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
 
 
+class DenseSurrogate(nn.Module):
+  """Compressed measurements with an unknown matrix: the flattened sources
+  ``[B, H*W*S*C]`` times a learned ``A [H*W*S*C, out_channels]`` (no
+  bias): ``[B, H, W, S*C] -> [B, K]`` with ``K = out_channels``. It has
+  ``H*W*S*C*K`` unknowns and gets K equations per observation, so it needs
+  many observations (minibatch mode: ``SolverConfig.batch_size``)."""
+  out_channels: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return nn.Dense(self.out_channels, use_bias=False, name="dense")(
+        x.reshape(x.shape[0], -1))
+
+
 #: The surrogate families by name, simplest first (``surrogate="auto"``
 #: prefers the earlier of two that fit held-out pixels equally well).
 FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
             "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
 
 #: Families for observations that are not a plain filter of the sources on
-#: their grid: a mask on the same grid, a smaller grid (not screened by
-#: ``surrogate="auto"`` on the prior's grid).
+#: their grid: a mask on the same grid, a smaller grid, flat measurements
+#: ``[N, K]`` (not screened by ``surrogate="auto"`` on the prior's grid).
 SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
-                  "downsample": DownsampleSurrogate}
+                  "downsample": DownsampleSurrogate, "dense": DenseSurrogate}
 
 
 #: The families that are a linear filter (:func:`effective_kernel` is all
