@@ -96,7 +96,9 @@ def observation_problems(y, image_shape, what: str = "observations",
             f"{fixes['channel']}."]
   flat = smaller_grids and y.ndim == 2            # [N, K] measurements
   if y.ndim != 4 and not flat:
-    return [f"{what} must be [N, H, W, C_obs], got shape {y.shape}."]
+    return [f"{what} must be [N, H, W, C_obs]" + (
+        " (or flat measurements [N, K])" if smaller_grids else "") +
+        f", got shape {y.shape}."]
   out = []
   if not (np.issubdtype(y.dtype, np.floating) or
           np.issubdtype(y.dtype, np.integer)) or y.dtype == np.bool_:

@@ -96,7 +96,7 @@ def _cli_setup(ctx):
 # (entry point, bad input, callable(ctx))
 CASES = [
     ("solve", "observations of rank 3 [N, H, W]", _solve(Y[..., 0])),
-    ("solve", "observations of rank 2", _solve(Y[0, ..., 0])),
+    ("solve", "observations of rank 1", _solve(Y.ravel())),
     ("solve", "no observations (N = 0)", _solve(Y[:0])),
     ("solve", "28x28 observations, 8x8 prior", _solve(np.zeros((2, 28, 28, 1)))),
     ("solve", "a NaN in the observations", _solve(np.where(
@@ -122,6 +122,10 @@ CASES = [
     ("SolverConfig", "loss='l3'", _cfg(loss="l3")),
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
     ("SolverConfig", "grad_pieces=0", _cfg(grad_pieces=0)),
+    ("SolverConfig", "select='middle'", _cfg(select="middle")),
+    ("solve", "select='centred' with a per-pixel surrogate",
+     _solve(surrogate="mixing", config=solver.TUNED.replace(
+         select="centred"))),
     ("solve", "a plain function as the prior",
      lambda ctx: solver.solve(Y, lambda z: z)),
     ("solve", "alpha=1e-4 set with a prior that has no discriminator",
