@@ -127,3 +127,25 @@ def test_flat_measurements_solve_with_dense_and_a_mask_is_drawn(tiny_run,
                    *base]) == 0
   assert np.load(tmp_path / "mask" / "learned_mask.npy").shape == (8, 8, 1)
   assert (tmp_path / "mask" / "mask.png").is_file()
+
+
+def test_new_shapes_resume_bit_for_bit_in_minibatch_mode(tiny_run, tmp_path):
+  from blindinv_jax import solver
+  _, prior = tiny_run
+  x = prior.generate(prior.sample_latents(jax.random.key(5), 6))
+  cases = {"dense": ops.measure(x, ops.gaussian_matrix(
+               jax.random.key(3), 64, 10)),
+           "downsample": ops.downsample(x, 2, ops.gaussian_kernel(3, 1.0))}
+  cfg = solver.SolverConfig(outer_steps=4, surrogate_steps=3, latent_steps=3,
+                            alpha=0.0, unroll=1, batch_size=4)
+  for fam, y in cases.items():
+    whole = solver.solve(y, prior, surrogate=fam, config=cfg)
+    ck = tmp_path / fam
+    solver.solve(y, prior, surrogate=fam, config=cfg.replace(outer_steps=2),
+                 checkpoint_dir=ck, checkpoint_every=1)
+    resumed = solver.solve(y, prior, surrogate=fam, config=cfg,
+                           checkpoint_dir=ck, checkpoint_every=1)
+    np.testing.assert_array_equal(resumed.sources, whole.sources, err_msg=fam)
+    loaded = solver.load_result(ck, y, prior, surrogate=fam, config=cfg)
+    np.testing.assert_array_equal(loaded.reconstruction,
+                                  whole.reconstruction, err_msg=fam)
