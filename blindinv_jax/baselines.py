@@ -137,6 +137,42 @@ def bicubic_upsample(y, factor: int) -> jax.Array:
       method="cubic", antialias=False)
 
 
+def least_squares_measurements(y, a, image_shape) -> jax.Array:
+  """Compressed sensing's classical baseline with the *known* matrix:
+  the minimum-norm images ``x`` with ``flat(x) @ A = y`` (least squares
+  when K > M), for measurements ``y [N, K]`` and ``A [M, K]``. Returns
+  ``[N, *image_shape]``."""
+  y, a = jnp.asarray(y), jnp.asarray(a, jnp.float32)
+  return (y @ jnp.linalg.pinv(a)).reshape((y.shape[0],) + tuple(image_shape))
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _ista(y, a, lam, steps: int):
+  step = 1.0 / jnp.linalg.norm(a, 2) ** 2          # 1 / Lipschitz constant
+  u = jnp.zeros((y.shape[0], a.shape[0]), y.dtype)  # u = x + 1 (background 0)
+  shift = -jnp.sum(a, axis=0)                       # flat(-1) @ A
+
+  def body(_, u):
+    g = (u @ a + shift - y) @ a.T
+    v = u - step * g
+    return jnp.sign(v) * jnp.maximum(jnp.abs(v) - step * lam, 0.0)
+  return jax.lax.fori_loop(0, steps, body, u) - 1.0
+
+
+def lasso_measurements(y, a, image_shape, lam: float = 1e-2,
+                       steps: int = 2000) -> jax.Array:
+  """Compressed sensing with the *known* matrix and a sparsity prior:
+  ``argmin_x |flat(x) @ A - y|^2 / 2 + lam |x + 1|_1`` by ISTA (``steps``
+  proximal-gradient steps), sparse relative to a ``-1`` background (digits
+  on black). ``y [N, K]``, ``A [M, K]``; returns ``[N, *image_shape]``."""
+  check_positive_int("lasso_measurements: steps", steps)
+  if not lam >= 0:
+    raise ValueError(f"lasso_measurements: lam must be >= 0, got {lam!r}.")
+  y, a = jnp.asarray(y, jnp.float32), jnp.asarray(a, jnp.float32)
+  x = _ista(y, a, jnp.float32(lam), steps)
+  return x.reshape((y.shape[0],) + tuple(image_shape))
+
+
 def naive_additive(y, prior, num_sources: int, *,
                    config: SolverConfig = TUNED,
                    key: Optional[jax.Array] = None):

@@ -132,3 +132,19 @@ def test_pgd_with_a_known_downsampling_solves_a_smaller_grid(sample):
   assert x_hat.shape == (4, 1, 8, 8, 1)
   assert float(metrics.psnr(x_hat[:, 0], x).mean()) > float(metrics.psnr(
       baselines.bicubic_upsample(y, 2), x).mean())
+
+
+def test_known_matrix_baselines_invert_compressed_measurements():
+  from blindinv_jax import data
+  x = jnp.asarray(data.load_images("mnist5k", "val", limit=3, image_size=8))
+  a = ops.gaussian_matrix(jax.random.key(0), 64, 40)       # K < M
+  y = ops.measure(x, a)
+  ls = baselines.least_squares_measurements(y, a, (8, 8, 1))
+  np.testing.assert_allclose(ops.measure(ls, a), y, atol=1e-4)  # consistent
+  lasso = baselines.lasso_measurements(y, a, (8, 8, 1), lam=1e-3)
+  assert lasso.shape == x.shape
+  assert float(metrics.psnr(lasso, x).mean()) > float(metrics.psnr(
+      ls, x).mean())                         # sparsity helps below M
+  full = ops.gaussian_matrix(jax.random.key(1), 64, 64)
+  np.testing.assert_allclose(baselines.least_squares_measurements(
+      ops.measure(x, full), full, (8, 8, 1)), x, atol=1e-3)
