@@ -28,6 +28,8 @@ setup(
                  # docs/own-data.md's faces (skimage.data.lfw_subset)
                  "scikit-image==0.26.0"],
         "torch": ["torch==2.13.0"],
+        # the classical inpainting baseline (baselines.inpaint_biharmonic)
+        "experiments": ["scikit-image==0.26.0"],
     },
     entry_points={"console_scripts": ["blindinv=blindinv_jax.cli:main"]},
 )

@@ -137,6 +137,21 @@ def bicubic_upsample(y, factor: int) -> jax.Array:
       method="cubic", antialias=False)
 
 
+def inpaint_biharmonic(y, m) -> np.ndarray:
+  """Inpainting's classical baseline with the *known* mask: scikit-image's
+  biharmonic inpainting of the lost pixels (``m == 0``) of each observation
+  ``y [N, H, W, C]``, ``m [H, W]`` (1: seen). Needs scikit-image (``pip
+  install -e ".[experiments]"``)."""
+  try:
+    from skimage.restoration import inpaint_biharmonic as inpaint
+  except ImportError as e:
+    raise ImportError("inpaint_biharmonic needs scikit-image: pip install "
+                      "-e \".[experiments]\"") from e
+  y, lost = np.asarray(y, np.float64), np.asarray(m) == 0
+  return np.stack([inpaint(img, lost, channel_axis=-1) for img in y]
+                  ).astype(np.float32)
+
+
 def least_squares_measurements(y, a, image_shape) -> jax.Array:
   """Compressed sensing's classical baseline with the *known* matrix:
   the minimum-norm images ``x`` with ``flat(x) @ A = y`` (least squares

@@ -148,3 +148,14 @@ def test_known_matrix_baselines_invert_compressed_measurements():
   full = ops.gaussian_matrix(jax.random.key(1), 64, 64)
   np.testing.assert_allclose(baselines.least_squares_measurements(
       ops.measure(x, full), full, (8, 8, 1)), x, atol=1e-3)
+
+
+def test_biharmonic_inpainting_fills_only_the_lost_pixels():
+  from blindinv_jax import data
+  x = np.asarray(data.load_images("mnist5k", "val", limit=2))
+  keep = np.asarray(ops.random_pixel_mask(jax.random.key(0), (28, 28), 0.4))
+  y = np.asarray(ops.mask(x, keep, fill=0.0))
+  out = baselines.inpaint_biharmonic(y, keep)
+  seen = keep.astype(bool)
+  np.testing.assert_allclose(out[:, seen], x[:, seen], atol=1e-6)
+  assert float(metrics.psnr(out, x).mean()) > float(metrics.psnr(y, x).mean()) + 5
