@@ -31,6 +31,12 @@ from blindinv_jax import (
   resume,
 )
 from blindinv_jax.config import SolverConfig
+from blindinv_jax.tasks import (
+  TaskSpec,
+  check_task,
+  forward_model,
+  later_defaults,
+)
 from blindinv_jax.validation import check_positive_int
 
 METHODS = tuple(methods_lib.REGISTRY)
@@ -55,19 +61,6 @@ class DataSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskSpec:
-  """The forward model F used to simulate the observations."""
-  kind: str = "blur"                # "blur" | "edges" | "mix"
-  kernel_size: int = 9              # blur
-  sigma: float = 2.0                # blur
-  num_sources: int = 1              # mix: S
-  num_mixtures: int = 1             # mix: K
-  mixing_seed: int = 0              # mix: M ~ N(-0.5, 0.5) [S, K]
-  noise_sigma: float = 0.0          # noise std on y, [-1, 1] scale
-  boundary: str = "scene"           # blur/edges: operators.BOUNDARIES
-
-
-@dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
   """One experiment (one panel of a paper figure)."""
   name: str
@@ -79,6 +72,7 @@ class ExperimentConfig:
   solver: SolverConfig = SolverConfig()
   methods: Tuple[str, ...] = ("blind", "pgd", "pgd_known", "wiener")
   wiener_balance: float = 1e-3
+  lasso_lam: float = 1e-2           # the Lasso baseline's weight
   background: float = -1.0          # the images' background value
   seed: int = 0
   show: int = 8                     # observations in the figure (at most 4
@@ -97,21 +91,12 @@ class ExperimentConfig:
     bad = [m for m in self.methods if m not in METHODS]
     if bad:
       raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}.")
-    ops.check_boundary(self.task.boundary)
-    if self.task.kind not in ("blur", "edges", "mix"):
-      raise ValueError(f"task.kind must be 'blur', 'edges' or 'mix', got "
-                       f"{self.task.kind!r}.")
+    check_task(self.task)
     check_positive_int("data.n", self.data.n)
     check_positive_int("refine_restarts", self.refine_restarts)
-    if not self.task.noise_sigma >= 0:
-      raise ValueError(f"task.noise_sigma must be >= 0 (on the [-1, 1] "
-                       f"scale), got {self.task.noise_sigma!r}.")
-    check_positive_int("task.num_sources", self.task.num_sources)
-    check_positive_int("task.num_mixtures", self.task.num_mixtures)
-    if self.task.kind != "mix" and self.task.num_sources != 1:
-      raise ValueError("blur and edges tasks have one source per observation.")
-    if "wiener" in self.methods and self.task.kind == "mix":
-      raise ValueError("Wiener deconvolution applies to blur/edges, not mix.")
+    if "wiener" in self.methods and self.task.kind not in ("blur", "edges"):
+      raise ValueError(f"Wiener deconvolution applies to blur/edges, not "
+                       f"{self.task.kind}.")
     if "blind_ica" in self.methods and self.task.kind != "mix":
       raise ValueError("blind_ica (the blind solver started from ICA's "
                        "sources) applies to mix tasks only.")
@@ -121,21 +106,9 @@ class ExperimentConfig:
 
 # ------------------------------------------------------------- simulation
 
-def forward_model(task: TaskSpec):
-  """``(forward, info)``: F as a function of sources ``[N, S, H, W, C]`` and
-  what defines it (the kernel or the mixing matrix)."""
-  b = task.boundary
-  if task.kind in ("blur", "edges"):
-    k = (ops.gaussian_kernel(task.kernel_size, task.sigma)
-         if task.kind == "blur" else jnp.asarray(ops.SOBEL))
-    return (lambda x: ops.blur(x[:, 0], k, b)), {"kernel": k, "boundary": b}
-  m = ops.random_mixing(jax.random.key(task.mixing_seed), task.num_sources,
-                        task.num_mixtures)
-  return (lambda x: ops.mix(x, m)), {"mixing": m}
-
-
 def simulate(config: ExperimentConfig, image_shape):
-  """``(x [N, S, H, W, C], y [N, H, W, C_obs], forward, info)``."""
+  """``(x [N, S, H, W, C], y, forward, info)``: y as the task makes it
+  (:mod:`blindinv_jax.tasks`), ``[N, H, W, C_obs]`` for the paper's."""
   d, t = config.data, config.task
   h, w, _ = image_shape
   size = d.image_size or (h, w)
@@ -147,7 +120,7 @@ def simulate(config: ExperimentConfig, image_shape):
                      f"{d.offset} but {d.source}/{d.split} has {len(src)}.")
   x = jnp.asarray(src[np.arange(d.offset, d.offset + need)])
   x = x.reshape((d.n, t.num_sources) + x.shape[1:])
-  forward, info = forward_model(t)
+  forward, info = forward_model(t, x.shape[2:])
   y = forward(x)
   y = ops.add_noise(jax.random.key(config.seed + 1), y, t.noise_sigma)
   return x, y, forward, info
@@ -165,6 +138,8 @@ def _key(config: ExperimentConfig) -> dict:
     d.pop(f)
   # Only the *_refine methods use it (their identity adds it: run_method).
   d.pop("refine_restarts")
+  if d["lasso_lam"] == 1e-2:               # added later: counts when set
+    d.pop("lasso_lam")
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
   for f in ("batch_size", "grad_pieces", "precision"):
@@ -174,6 +149,7 @@ def _key(config: ExperimentConfig) -> dict:
   d["task"]["noise_std"] = d["task"].pop("noise_sigma")
   if d["task"].get("boundary") == "zero":   # as every earlier run: as before
     d["task"].pop("boundary")
+  d["task"] = later_defaults(d["task"])
   return resume.jsonable(d)
 
 
@@ -280,7 +256,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
   separation = config.task.kind == "mix"
   results = {"name": config.name, "title": config.title, "n": config.data.n,
              "config_key": _hash(key), "methods": {}}
-  if not separation:
+  if not separation and y.shape[1:3] == x.shape[2:4]:   # image-like
     y_view = jnp.clip(y, -1, 1)
     obs = metrics.score(y_view[:, None] if y.shape[-1] == x.shape[-1] else
                 y_view[:, None, ..., :x.shape[-1]], x, False)
@@ -415,12 +391,14 @@ def make_figure(config, x, y, estimates, results, path):
   fmt = lambda m: (f"\n{results['methods'][m]['psnr'][0]:.1f} dB"
                    if "psnr" in results["methods"].get(m, {}) else "")
   if config.task.kind != "mix":
-    rows.append(clip(y[:k]))
-    labels.append("Observed")
-    if "_reconstruction" in estimates:
+    if y.ndim == 4:                     # flat measurements are not drawn
+      rows.append(clip(y[:k]))
+      labels.append("Observed")
+    if "_reconstruction" in estimates and y.ndim == 4:
       rows.append(clip(estimates["_reconstruction"][:k]))
       labels.append("Estimated\ncorruption")
-    for m in ("pgd", "wiener", "blind", "blind_refine", "pgd_known",
+    for m in ("pgd", "wiener", "bicubic", "biharmonic", "least_squares",
+              "lasso", "blind", "blind_refine", "pgd_known",
               "pgd_known_refine"):
       if m in estimates:
         rows.append(clip(estimates[m][:k, 0]))

@@ -170,8 +170,10 @@ def blind_refine(p: Problem):
 @register("pgd", "PGD")
 def pgd(p: Problem):
   """PGD on the latents with no measurement model."""
-  if p.config.task.num_sources != 1 or p.y.shape[-1] != p.x.shape[-1]:
-    return None, {"why": "PGD without F needs one source and C_obs = C"}
+  if (p.config.task.num_sources != 1 or np.ndim(p.y) != 4 or
+      tuple(p.y.shape[1:]) != tuple(p.x.shape[2:])):
+    return None, {"why": "PGD without F needs one source and observations "
+                  "on the sources' grid with their channels"}
   return np.asarray(baselines.pgd(p.y, p.prior, config=p.config.solver,
                                   key=_key(p))[0]), {}
 
@@ -227,3 +229,49 @@ def ica(p: Problem):
   """FastICA over pixels (needs K >= S mixtures)."""
   out = baselines.ica(p.y, p.config.task.num_sources, seed=p.config.seed)
   return (None, _not_ica(p)) if out is None else (out, {})
+
+
+def _only(p: Problem, kind: str, what: str):
+  return (None if p.config.task.kind == kind else
+          {"why": f"{what} applies to {kind} tasks"})
+
+
+@register("bicubic", "Bicubic upsampling")
+def bicubic(p: Problem):
+  """Super-resolution's classical baseline (knows the factor)."""
+  why = _only(p, "downsample", "bicubic upsampling")
+  if why:
+    return None, why
+  return np.asarray(baselines.bicubic_upsample(
+      p.y, p.info["factor"]))[:, None], {}
+
+
+@register("biharmonic", "Biharmonic inpainting (known mask)")
+def biharmonic(p: Problem):
+  """Inpainting's classical baseline with the true mask (scikit-image)."""
+  why = _only(p, "mask", "biharmonic inpainting")
+  if why:
+    return None, why
+  return baselines.inpaint_biharmonic(p.y, p.info["mask"])[:, None], {}
+
+
+@register("lasso", "Lasso (known A)")
+def lasso(p: Problem):
+  """Compressed sensing with the true matrix and a sparsity prior
+  (``config.lasso_lam``)."""
+  why = _only(p, "measure", "the Lasso")
+  if why:
+    return None, why
+  return np.asarray(baselines.lasso_measurements(
+      p.y, p.info["matrix"], p.x.shape[2:], lam=p.config.lasso_lam)
+  )[:, None], {}
+
+
+@register("least_squares", "Least squares (known A)")
+def least_squares(p: Problem):
+  """Compressed sensing with the true matrix: the minimum-norm images."""
+  why = _only(p, "measure", "least squares")
+  if why:
+    return None, why
+  return np.asarray(baselines.least_squares_measurements(
+      p.y, p.info["matrix"], p.x.shape[2:]))[:, None], {}

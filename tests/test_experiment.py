@@ -220,3 +220,33 @@ def test_refine_methods_run_reuse_blind_and_key_on_their_restarts(
       res["methods"]["blind_refine"]["seconds"]
   with pytest.raises(ValueError, match="refine_restarts"):
     cfg.replace(refine_restarts=0).validate()
+
+
+@pytest.mark.parametrize("task,surrogate,methods", [
+    (dict(kind="downsample", kernel_size=3, sigma=1.0, factor=2),
+     "downsample", ("blind", "pgd", "pgd_known", "bicubic")),
+    (dict(kind="mask", missing=0.4, fill=-1.0), "mask",
+     ("blind", "pgd_known", "biharmonic")),
+    (dict(kind="measure", num_measurements=20), "dense",
+     ("blind", "pgd_known", "lasso", "least_squares"))])
+def test_tasks_of_other_shapes_run_end_to_end(task, surrogate, methods,
+                                              tiny_run, tmp_path):
+  _, prior = tiny_run
+  cfg = E.ExperimentConfig(
+      name="shape", title="shape", task=E.TaskSpec(**task),
+      surrogate=surrogate, methods=methods, solver=QUICK, show=2,
+      data=E.DataSpec(split="val", n=4))
+  res = E.run_experiment(cfg, tmp_path, progress=False, prior=prior)
+  for m in methods:
+    e = res["methods"][m]
+    if m == "pgd":
+      assert "not_applicable" in e
+      continue
+    assert np.isfinite(e["psnr"][0]), m
+  assert ("observation" in res) == (task["kind"] == "mask")
+  if task["kind"] == "downsample":
+    assert res["methods"]["blind"]["kernel_error"]["error"] >= 0
+  assert (tmp_path / "figure.png").is_file()
+  assert "lasso_lam" not in E._key(cfg) and "factor" not in E._key(cfg)["task"]
+  with pytest.raises(ValueError, match="Wiener deconvolution applies"):
+    cfg.replace(methods=("wiener",)).validate()
