@@ -260,15 +260,16 @@ def select_best(loss: jax.Array, tree):
   return jax.tree_util.tree_map(pick, tree), best
 
 
-def final_estimates(state: SolverState, y, prior, surrogate, score=None):
+def final_estimates(state: SolverState, y, prior, surrogate, eligible=None):
   """Algorithm 1's output from the restart with the lowest L1 data loss
-  (or, given ``score [R]``, the lowest score): ``(sources [N, S, H, W, C],
-  z [N, S, L], theta, F_hat(G(z)), best)``."""
+  (among the ``eligible [R]`` ones, a bool mask, if given):
+  ``(sources [N, S, H, W, C], z [N, S, L], theta, F_hat(G(z)), best)``."""
   x = jax.vmap(prior.generate)(state.z)                 # [R, N, S, H, W, C]
   y_hat = jax.vmap(lambda p, x: surrogate.apply(p, stack_sources(x)))(
       state.surrogate_params, x)
   err = jnp.sum(jnp.abs(y_hat - y[None]), axis=tuple(range(1, y.ndim + 1)))
+  if eligible is not None:
+    err = jnp.where(eligible, err, jnp.inf)
   (x, z, params, y_hat), best = select_best(
-      err if score is None else score,
-      (x, state.z, state.surrogate_params, y_hat))
+      err, (x, state.z, state.surrogate_params, y_hat))
   return x, z, params, y_hat, best

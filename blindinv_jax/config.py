@@ -60,11 +60,12 @@ class SolverConfig:
       every step.
     restarts: R independent initialisations solved together.
     select: which restart a solve returns: ``"fit"`` (the lowest L1 data
-      loss, the paper's) or ``"centred"`` (the surrogate whose effective
-      kernel's energy sits nearest its centre, for the linear conv
-      families: without a frame, a kernel shifted one way and sources
-      shifted the other fit the observations alike, and the centred pair
-      is the one whose sources are not moved).
+      loss, the paper's) or ``"centred"`` (for the linear conv families:
+      the lowest L1 data loss among the restarts whose effective kernel's
+      energy centroid is within ``solver.CENTRE_TOLERANCE`` (0.1) pixel as
+      near its centre as the most centred one's: without a frame, a kernel
+      shifted one way and sources shifted the other fit the observations
+      alike, and the centred pair is the one whose sources are not moved).
     batch_size: ``None`` (all observations at once, the paper's) or B: each
       outer step is then an epoch over shuffled minibatches of B
       observations (:mod:`blindinv_jax.minibatch`). Memory grows with B, not

@@ -49,6 +49,11 @@ init_state = runner.jitted(algorithm.init_state,
                            ("surrogate", "config", "num_sources"))
 finalize = runner.jitted(algorithm.final_estimates, ("surrogate",))
 
+#: ``select="centred"``: the restarts whose effective kernel sits within
+#: this many pixels of the most centred one's distance from the centre are
+#: eligible; the best data fit among them is kept.
+CENTRE_TOLERANCE = 0.1
+
 #: The per-restart losses an outer step reports and the history keeps.
 LOSS_KEYS = ("surrogate_loss", "latent_loss", "perceptual")
 SOLVE_KIND = "solver_state"
@@ -155,9 +160,11 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
 def _result(state, history, y, prior, module, config, message=""):
   history = {k: jnp.asarray(v) for k, v in
              _stack_history(history, config.restarts).items()}
-  score = (jax.vmap(kernel_off_centre)(state.surrogate_params)
-           if config.select == "centred" else None)
-  x, z, params, y_hat, best = finalize(state, y, prior, module, score)
+  eligible = None
+  if config.select == "centred":
+    off = jax.vmap(kernel_off_centre)(state.surrogate_params)
+    eligible = off <= jnp.min(off) + CENTRE_TOLERANCE
+  x, z, params, y_hat, best = finalize(state, y, prior, module, eligible)
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
                      state=state, surrogate=module, message=message)
