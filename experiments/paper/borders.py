@@ -21,7 +21,8 @@ centring)::
         --config.task.boundary=$b --config.methods=blind
   done
 
-Four restarts, the most centred kernel kept (the configs as they are)::
+Four restarts, the best fit among the most centred kernels kept
+(``select="centred"``: the configs as they are)::
 
   B="--config.methods=blind"
   python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur $B
@@ -63,7 +64,7 @@ def rows(config_surrogate: str):
   """(border, surrogate, selection) triples: zero-padded with conv (the
   results table), the scene with both conv families, reflect and circular
   with the config's, one restart each (``"fit"``); then the runs with four
-  restarts kept by the kernel's centring (``"centred4"``)."""
+  restarts and ``select="centred"`` (``"centred4"``)."""
   one = [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
          ("reflect", config_surrogate), ("circular", config_surrogate)]
   four = [("zero", "conv")] + [(b, config_surrogate) for b in
@@ -107,7 +108,7 @@ def main(argv=None):
       path = (pathlib.Path(args.zero) / f"{name}.json"
               if border == "zero" and sel == "fit"
               else runs / workdir(border, t, sur, sel) / "metrics.json")
-      how = "1" if sel == "fit" else "4, most centred kernel"
+      how = "1" if sel == "fit" else "4, `select=\"centred\"`"
       if not path.is_file():
         print(f"| {t} | {border} | `{sur}` | {how} | not run ({path}) "
               "| | | |")
