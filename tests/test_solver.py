@@ -150,7 +150,7 @@ def test_effective_kernel_of_a_known_surrogate():
 
 @pytest.mark.parametrize("y,kw,match", [
     (np.zeros((4, 8, 8)), {}, "add a channel axis"),
-    (np.zeros((8, 8)), {}, r"\[N, H, W, C_obs\]"),
+    (np.zeros(8), {}, r"\[N, H, W, C_obs\]"),
     (np.zeros((2, 28, 28, 1)), {}, "prior generates 8x8"),
     (np.full((2, 8, 8, 1), np.nan), {}, "NaN or Inf"),
     (np.zeros((2, 8, 8, 1)), {"num_sources": 0}, "num_sources"),

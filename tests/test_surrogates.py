@@ -60,7 +60,8 @@ def test_kernel_size_sets_the_effective_kernel(size, layer, effective):
     m = surrogates.make_surrogate(fam, 1, size)
     assert m.kernel_size == layer
     if size in (None, 9):
-      assert m == surrogates.FAMILIES[fam](out_channels=1)
+      assert m == {**surrogates.FAMILIES, **surrogates.SHAPE_FAMILIES}[fam](
+          out_channels=1)
       assert repr(m) == repr(surrogates.make_surrogate(fam, 1))
   m = surrogates.make_surrogate("conv", 2, size)
   params = m.init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))

@@ -236,7 +236,7 @@ def check_kernel_size(surrogate, kernel_size: Optional[int]) -> None:
 
 def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
                    kernel_size: Optional[int] = None, *,
-                   factor: int = 1) -> nn.Module:
+                   factor: int = 2) -> nn.Module:
   """A family name of :data:`FAMILIES` or :data:`SHAPE_FAMILIES` -> its
   module (``out_channels`` = C_obs); a module is returned as it is.
 
