@@ -9,6 +9,7 @@ sources, observations and forward model, and where to checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 from typing import Any, Callable, Dict, NamedTuple, Optional
 
@@ -231,47 +232,47 @@ def ica(p: Problem):
   return (None, _not_ica(p)) if out is None else (out, {})
 
 
-def _only(p: Problem, kind: str, what: str):
-  return (None if p.config.task.kind == kind else
-          {"why": f"{what} applies to {kind} tasks"})
+def only_for(kind: str, what: str):
+  """A method that applies to ``kind`` tasks only: on any other it returns
+  "not applicable", saying so."""
+  def wrap(run):
+    @functools.wraps(run)
+    def method(p: Problem):
+      if p.config.task.kind != kind:
+        return None, {"why": f"{what} applies to {kind} tasks"}
+      return run(p)
+    return method
+  return wrap
 
 
 @register("bicubic", "Bicubic upsampling")
+@only_for("downsample", "bicubic upsampling")
 def bicubic(p: Problem):
   """Super-resolution's classical baseline (knows the factor)."""
-  why = _only(p, "downsample", "bicubic upsampling")
-  if why:
-    return None, why
   return np.asarray(baselines.bicubic_upsample(
       p.y, p.info["factor"]))[:, None], {}
 
 
 @register("biharmonic", "Biharmonic inpainting (known mask)")
+@only_for("mask", "biharmonic inpainting")
 def biharmonic(p: Problem):
   """Inpainting's classical baseline with the true mask (scikit-image)."""
-  why = _only(p, "mask", "biharmonic inpainting")
-  if why:
-    return None, why
   return baselines.inpaint_biharmonic(p.y, p.info["mask"])[:, None], {}
 
 
 @register("lasso", "Lasso (known A)")
+@only_for("measure", "the Lasso")
 def lasso(p: Problem):
   """Compressed sensing with the true matrix and a sparsity prior
   (``config.lasso_lam``)."""
-  why = _only(p, "measure", "the Lasso")
-  if why:
-    return None, why
   return np.asarray(baselines.lasso_measurements(
       p.y, p.info["matrix"], p.x.shape[2:], lam=p.config.lasso_lam)
   )[:, None], {}
 
 
 @register("least_squares", "Least squares (known A)")
+@only_for("measure", "least squares")
 def least_squares(p: Problem):
   """Compressed sensing with the true matrix: the minimum-norm images."""
-  why = _only(p, "measure", "least squares")
-  if why:
-    return None, why
   return np.asarray(baselines.least_squares_measurements(
       p.y, p.info["matrix"], p.x.shape[2:]))[:, None], {}

@@ -26,7 +26,7 @@ from blindinv_jax import algorithm, auto, minibatch, resume, runner
 from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
 from blindinv_jax.models.surrogates import (
-  LINEAR_FAMILIES,
+  centres_kernel,
   check_kernel_size,
   check_select,
   kernel_off_centre,
@@ -233,15 +233,16 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
-  if _is_auto(surrogate) and _shape_family(y, prior):
-    surrogate = _shape_family(y, prior)   # the only family that makes it
+  if _is_auto(surrogate):                 # a shape only one family makes
+    surrogate = _shape_family(y, prior) or surrogate
   if _is_auto(surrogate) or _is_auto(num_sources):
     choice = _choose(y, prior, num_sources, surrogate, config, key,
                      checkpoint_dir, init_latents, on_candidate, kernel_size)
     if on_choice is not None:
       on_choice(choice)
     surrogate, num_sources = choice.family, choice.num_sources
-    if config.select == "centred" and surrogate not in LINEAR_FAMILIES:
+    if config.select == "centred" and not centres_kernel(
+        make_surrogate(surrogate, 1)):
       warnings.warn(f"surrogate='auto' chose {surrogate!r}, which has no "
                     "linear kernel to centre: select='fit' instead.",
                     UserWarning, stacklevel=2)

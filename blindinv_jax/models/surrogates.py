@@ -197,9 +197,6 @@ SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
                   "downsample": DownsampleSurrogate, "dense": DenseSurrogate}
 
 
-#: The families that are a linear filter (:func:`effective_kernel` is all
-#: they do, up to their border and biases).
-LINEAR_FAMILIES = ("conv", "conv_scene")
 #: The families with a kernel (two convolutions); "mixing" is per-pixel.
 KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp", "conv_mask",
                    "downsample")
@@ -305,17 +302,23 @@ def effective_bias(params) -> jax.Array:
   return jnp.einsum("f,hwfo->o", b1, w2) + b2
 
 
-def kernel_off_centre(params) -> jax.Array:
-  """How far (pixels, ``[]``) the energy centroid of a LinearConvSurrogate's
-  :func:`effective_kernel` sits from the kernel's centre: the squared
-  weights of all channel pairs, summed, locate it."""
+def kernel_centroid(params) -> jax.Array:
+  """The energy centroid ``[2]`` (rows, cols; pixels from the centre) of a
+  LinearConvSurrogate's :func:`effective_kernel`: the squared weights of
+  all channel pairs, summed, locate it."""
   k = effective_kernel(params)                    # [h, w, C_in, C_out]
   e = jnp.sum(k * k, axis=(2, 3))
   rows = jnp.arange(e.shape[0], dtype=e.dtype) - (e.shape[0] - 1) / 2
   cols = jnp.arange(e.shape[1], dtype=e.dtype) - (e.shape[1] - 1) / 2
   tot = jnp.maximum(jnp.sum(e), 1e-30)
-  return jnp.hypot(jnp.sum(e.sum(1) * rows) / tot,
-                   jnp.sum(e.sum(0) * cols) / tot)
+  return jnp.stack([jnp.sum(e.sum(1) * rows), jnp.sum(e.sum(0) * cols)]) / tot
+
+
+def kernel_off_centre(params) -> jax.Array:
+  """How far (pixels, ``[]``) :func:`kernel_centroid` sits from the
+  kernel's centre."""
+  c = kernel_centroid(params)
+  return jnp.hypot(c[0], c[1])
 
 
 def learned_mask(params) -> jax.Array:
@@ -324,14 +327,21 @@ def learned_mask(params) -> jax.Array:
   return params.get("params", params)["gain"]
 
 
+def centres_kernel(module: nn.Module) -> bool:
+  """Whether ``select="centred"`` can judge ``module``: a linear conv
+  surrogate on the prior's grid (:class:`LinearConvSurrogate` and its
+  subclasses, not :class:`DownsampleSurrogate`, whose kernel sits on a
+  sampling grid)."""
+  return (isinstance(module, LinearConvSurrogate) and
+          not isinstance(module, DownsampleSurrogate))
+
+
 def check_select(select: str, module: nn.Module) -> None:
-  """``SolverConfig.select="centred"`` needs a surrogate with a linear
-  kernel (:class:`LinearConvSurrogate`: ``"conv"``, ``"conv_scene"``); a
-  ValueError naming the fix otherwise."""
-  if select == "centred" and (not isinstance(module, LinearConvSurrogate) or
-                              isinstance(module, DownsampleSurrogate)):
+  """``SolverConfig.select="centred"`` needs a surrogate that
+  :func:`centres_kernel`; a ValueError naming the fix otherwise."""
+  if select == "centred" and not centres_kernel(module):
     raise ValueError(
-        "select='centred' (--select centred) keeps the restart whose "
-        "effective kernel is most centred, which needs a linear conv "
-        f"surrogate ('conv' or 'conv_scene'); this one is "
-        f"{type(module).__name__}. Use select='fit', or one of those.")
+        "select='centred' (--select centred) keeps the best fit among the "
+        "restarts whose effective kernel is most centred, which needs a "
+        "linear conv surrogate ('conv', 'conv_scene' or 'conv_mask'); this "
+        f"one is {type(module).__name__}. Use select='fit', or one of those.")

@@ -37,19 +37,12 @@ import numpy as np
 
 from blindinv_jax import data, metrics, operators as ops, resume, solver
 from blindinv_jax.algorithm import stack_sources
-from blindinv_jax.models.surrogates import effective_kernel, make_surrogate
+from blindinv_jax.models.surrogates import (
+  effective_kernel,
+  kernel_centroid,
+  make_surrogate,
+)
 from blindinv_jax.priors import load_prior
-
-
-def kernel_centroid(k: np.ndarray) -> np.ndarray:
-  """The energy centroid ``(row, col)`` of a kernel ``[h, w]`` in pixels,
-  relative to its centre."""
-  w = np.asarray(k, np.float64) ** 2
-  rows, cols = np.indices(w.shape)
-  c = (np.array(w.shape) - 1) / 2
-  tot = w.sum()
-  return np.array([(w * rows).sum() / tot - c[0],
-                   (w * cols).sum() / tot - c[1]])
 
 
 def restart_rows(res, y, x, prior, module, k_true) -> list:
@@ -61,7 +54,7 @@ def restart_rows(res, y, x, prior, module, k_true) -> list:
     xr = prior.generate(st.z[r])                          # [N, S, H, W, C]
     y_hat = module.apply(params, stack_sources(xr))
     k = np.asarray(effective_kernel(params))[:, :, 0, 0]
-    cen = kernel_centroid(k)
+    cen = np.asarray(kernel_centroid(params))
     rows.append({
         "fit": float(jnp.mean(jnp.abs(y_hat - y))),
         "centroid": [round(float(v), 3) for v in cen],
