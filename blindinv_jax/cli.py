@@ -6,6 +6,7 @@
   blindinv prior-report --prior P --data SOURCE [--split test] [--n N]
                         [--observations FILE]
   blindinv demo [--out DIR] [--n N] [--task blur|sobel]
+  blindinv launch --local-processes P [--cpu-devices D] -- solve ...
 
 Errors a user can act on are printed as one message, without a traceback,
 with exit status 2. A solve stopped by a non-finite loss exits with 1.
@@ -63,14 +64,20 @@ def _train_prior(args):
   print(f"prior written to {pathlib.Path(args.workdir) / 'prior.ckpt'}")
 
 
-def load_observations(path):
+def load_observations(path, mesh=None):
   """Observations from a .npy file or a .npz file (key 'y', 'observations'
-  or its only array)."""
+  or its only array); with a mesh over several processes, this process's
+  rows (of a memory-mapped .npy)."""
+  from blindinv_jax.launch import own_rows
   from blindinv_jax.report import load_array
-  return load_array(path, "--observations")
+  y = load_array(path, "--observations", mmap=mesh is not None)
+  return y if mesh is None else own_rows(y, mesh)
 
 
 def _solve(args):
+  from blindinv_jax import launch
+  mesh = launch.start(args)                   # before any JAX computation
+  main = mesh is None or launch.is_main()
   import jax
   import numpy as np
 
@@ -84,14 +91,15 @@ def _solve(args):
   cfg, alpha_note = resolve_alpha(solver_config(args), prior)
   if alpha_note:
     print(f"note: {alpha_note}", file=sys.stderr)
-  if args.refine < 0:
+  if args.refine < 0 or (args.refine and mesh is not None):
     raise ValueError(f"--refine must be 0 (off) or a number of latent "
-                     f"starts per observation, got {args.refine}.")
+                     f"starts per observation (on one process), got "
+                     f"{args.refine}.")
   check_kernel_size(args.surrogate, args.kernel_size)
   auto_s = args.sources == "auto"
   # Every problem of both inputs in one message, before any work.
-  y = V.convert_input(load_observations(args.observations), args.layout,
-                      args.range)
+  y = V.convert_input(load_observations(args.observations, mesh),
+                      args.layout, args.range)
   problems = V.observation_problems(y, prior.image_shape,
                                     fixes=V.CLI_FIXES, smaller_grids=True)
   truth = None
@@ -106,30 +114,34 @@ def _solve(args):
   y = V.validate_observations(y, prior, 1 if auto_s else args.sources,
                               cfg.alpha, smaller_grids=True)
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
+  out = pathlib.Path(args.out)
   if args.resume:
-    if not (ckpt_dir / "solve_state.ckpt").is_file():
+    if not launch.checkpoint_file(ckpt_dir, mesh).is_file():
       raise FileNotFoundError(
-          f"--resume: no solve checkpoint at {str(ckpt_dir)!r}; run without "
-          "--resume to start this solve.")
-    out = pathlib.Path(args.out)
-  else:
+          f"--resume: no solve checkpoint at {str(ckpt_dir)!r} (for this "
+          "number of processes); run without --resume to start this solve.")
+  elif main:
     out = prepare_out(args.out, args.overwrite)
     if ckpt_dir.exists():                       # --overwrite: start afresh
       import shutil
       shutil.rmtree(ckpt_dir)
+  if mesh is not None:
+    launch.barrier("prepare_out")
   notes = [] if args.range else V.range_notes(y, fixes=V.CLI_FIXES)
   if truth is not None and not args.range:
     notes += V.range_notes(truth, fixes=V.CLI_FIXES, what="--truth")
   if not auto_s:
     notes += V.channel_notes(y, prior, args.sources)
-  for note in notes:
+  for note in notes if main else ():
     print(f"warning: {note}", file=sys.stderr)  # before any work
-  if args.surrogate == "auto" or auto_s:
+  if (args.surrogate == "auto" or auto_s) and main:
     _announce_choice(y, args)
   from blindinv_jax.utils import progress_callback
   bar = {}
 
   def callback(step, metrics):                # the bar starts after "auto"
+    if not main:
+      return
     if not bar:
       bar["update"], bar["close"] = progress_callback(cfg.outer_steps)
     bar["update"](step, metrics)
@@ -140,8 +152,9 @@ def _solve(args):
                        key=jax.random.key(args.seed), callback=callback,
                        checkpoint_dir=ckpt_dir,
                        checkpoint_every=args.checkpoint_every,
-                       on_candidate=_print_candidate, on_choice=_print_choice,
-                       kernel_size=args.kernel_size)
+                       on_candidate=_print_candidate if main else None,
+                       on_choice=_print_choice if main else None,
+                       kernel_size=args.kernel_size, mesh=mesh)
   if bar:
     bar["close"]()
   choice = res.choice
@@ -162,6 +175,11 @@ def _solve(args):
     refined = {"restarts": args.refine, "picked": np.asarray(picked).tolist(),
                "summary": picked_summary(picked)}
     print(f"refine: {refined['summary']}")
+  if not main:                                # process 0 writes them
+    return 1 if res.message else 0
+  if mesh is not None:                        # all rows, for the outputs
+    y = V.convert_input(load_observations(args.observations), args.layout,
+                        args.range)
   from blindinv_jax.report import write_solve_outputs
   from blindinv_jax.verdict import image_like
   if image_like(y.shape, res.sources.shape):      # the signal projects y
@@ -230,7 +248,9 @@ def _prior_report(args):
                      f"prior draws {prior.image_shape[-1]}.")
   out = prepare_out(args.out, args.overwrite)
   if args.snapshots:
-    return _rank_snapshots(args, np.asarray(x), out)
+    from blindinv_jax.report import rank_snapshots
+    return rank_snapshots(args.prior, np.asarray(x), out, steps=args.steps,
+                          split=args.split)
   print(f"{len(x)} images of {args.data} ({args.split}), "
         f"{x.shape[1]}x{x.shape[2]}x{x.shape[3]}; projecting onto the prior "
         f"({args.steps} steps)...", flush=True)
@@ -252,34 +272,6 @@ def _prior_report(args):
         f"SSIM {rep['ssim'][0]:.3f}")
   print(rep["verdict"] if y is None else rep["observations"]["message"])
   print(f"wrote samples.png, worst.png, report.json to {out}")
-
-
-def _rank_snapshots(args, x, out):
-  """Scores every snapshot of a train-prior workdir; names the best."""
-  import json
-
-  from blindinv_jax.report import (
-    best_snapshot,
-    prior_report,
-    score_snapshots,
-    snapshot_path,
-  )
-  name = lambda label: snapshot_path(args.prior, label).name
-  try:
-    scores = score_snapshots(
-        args.prior, lambda p: prior_report(p, x, steps=args.steps)["psnr"],
-        on_score=lambda label, psnr, new: print(
-            f"{name(label)}: PSNR {psnr[0]:.2f} ± {psnr[1]:.2f} dB",
-            flush=True))
-  except FileNotFoundError as e:
-    raise FileNotFoundError(f"--snapshots: {e}") from None
-  best = best_snapshot(scores, key=lambda psnr: psnr[0])
-  (out / "snapshots.json").write_text(json.dumps(
-      {"split": args.split, "n": len(x),
-       "psnr": {name(k): v for k, v in scores.items()}, "best": name(best)},
-      indent=1))
-  print(f"best on {args.split}: {snapshot_path(args.prior, best)}"
-        f" ({scores[best][0]:.2f} dB); use it as --prior")
 
 
 def _demo(args):
@@ -382,7 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
   add_input_args(s)
   s.add_argument("--checkpoint-every", type=int, default=10,
                  help="outer steps between checkpoints (default 10)")
+  from blindinv_jax import launch
+  launch.add_args(s)
   s.set_defaults(func=_solve)
+  launch.add_parser(sub)
 
   r = sub.add_parser("prior-report", help="can a prior draw images like "
                      "yours? sample grid and representation error")

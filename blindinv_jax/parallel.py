@@ -1,4 +1,4 @@
-"""Sharding a solve over a device mesh (GSPMD).
+"""Sharding a solve over a device mesh (GSPMD), on one process or many.
 
 Observations ``y [N, ...]`` and the per-observation latents ``z [R, N, S,
 L]`` (with their per-latent Adam moments) are split along the mesh's
@@ -8,8 +8,9 @@ replicated, and XLA reduces the surrogate's gradient across devices.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
-from blindinv_jax import minibatch
+from blindinv_jax import distributed, minibatch
 from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import SolverConfig
 
@@ -25,28 +26,51 @@ def auto_mesh(mesh):
               axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
-def shard(mesh, y: jax.Array, state: SolverState, config: SolverConfig):
+def local_view(state: SolverState, config: SolverConfig, rows: slice):
+  """The state as one process holds it: the latents ``[R, N, S, L]`` and
+  their Adam moments cut to its ``rows``, everything else whole."""
+  mask = minibatch.latent_leaves(config, state.latent_opt)
+  return state.replace(z=state.z[:, rows], latent_opt=jax.tree_util.tree_map(
+      lambda is_z, a: a[:, rows] if is_z else a, mask, state.latent_opt))
+
+
+def shard(mesh, y, state: SolverState, config: SolverConfig,
+          n: int | None = None):
   """Places y and the latents (with their Adam moments) along the mesh's
   ``"data"`` axis, everything else replicated: ``(y, state)``.
 
-  N must be a multiple of the ``"data"`` axis size.
+  On one process y ``[N, ...]`` and the state are whole. On a mesh that
+  spans processes (:mod:`blindinv_jax.distributed`) they are this
+  process's view: y its block of rows (:func:`blindinv_jax.distributed.
+  process_rows`), the latents ``[R, n_p, S, L]`` the same rows, the rest
+  whole; ``n`` is the global N. N must be a multiple of the ``"data"``
+  axis size.
   """
   from jax.sharding import NamedSharding, PartitionSpec as P
   mesh = auto_mesh(mesh)
   size = mesh.shape["data"]
-  if y.shape[0] % size:
-    raise ValueError(f"N = {y.shape[0]} observations do not split evenly over "
+  n = y.shape[0] if n is None else n
+  if n % size:
+    raise ValueError(f"N = {n} observations do not split evenly over "
                      f"the mesh's {size} 'data' devices; use a multiple of "
                      f"{size}.")
   rep = NamedSharding(mesh, P())
-  by_obs = NamedSharding(mesh, P(None, "data"))         # [R, N, ...]
+
+  def whole(a):
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(whole(jax.random.key_data(a)),
+                                      impl=jax.random.key_impl(a))
+    if jax.process_count() == 1:
+      return jax.device_put(a, rep)
+    return distributed.replicated(a, mesh)
+
+  by_obs = lambda a: distributed.global_rows(a, mesh, n, axis=1)  # [R, N..]
   mask = minibatch.latent_leaves(config, state.latent_opt)
   latent_opt = jax.tree_util.tree_map(
-      lambda is_z, a: jax.device_put(a, by_obs if is_z else rep), mask,
+      lambda is_z, a: by_obs(a) if is_z else whole(a), mask,
       state.latent_opt)
-  return jax.device_put(y, NamedSharding(mesh, P("data"))), state.replace(
-      z=jax.device_put(state.z, by_obs), latent_opt=latent_opt,
-      surrogate_params=jax.device_put(state.surrogate_params, rep),
-      surrogate_opt=jax.device_put(state.surrogate_opt, rep),
-      step=jax.device_put(state.step, rep),
-      key=jax.device_put(state.key, rep))
+  return distributed.global_rows(y, mesh, n), state.replace(
+      z=by_obs(state.z), latent_opt=latent_opt,
+      surrogate_params=jax.tree_util.tree_map(whole, state.surrogate_params),
+      surrogate_opt=jax.tree_util.tree_map(whole, state.surrogate_opt),
+      step=whole(state.step), key=whole(state.key))

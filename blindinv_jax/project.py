@@ -19,6 +19,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from blindinv_jax import algorithm, backend, latent, resume, runner
@@ -126,3 +127,21 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
       if out.message:
         break
   return project_best(prior, x, state.z)
+
+
+#: How :func:`upsampled_latents` projects (the settings ``blind_ica`` uses
+#: for ICA's sources).
+WARM_START = {"steps": 500, "lr": 3e-2, "restarts": 4}
+
+
+def upsampled_latents(prior, y, key: Optional[jax.Array] = None
+                      ) -> jax.Array:
+  """Latents ``[N, 1, L]`` whose images are closest (L1) to the bicubic
+  upsampling (:func:`blindinv_jax.baselines.bicubic_upsample`) of
+  observations ``y [N, H/s, W/s, C]`` on a grid s times smaller than the
+  prior's: where a blind super-resolution starts (:data:`WARM_START`)."""
+  from blindinv_jax.baselines import bicubic_upsample
+  factor = prior.image_shape[0] // np.shape(y)[1]
+  _, z, _ = project(prior, bicubic_upsample(y, factor), key=key,
+                    **WARM_START)
+  return z[:, None]

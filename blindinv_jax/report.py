@@ -177,8 +177,10 @@ def score_sources(sources, truth) -> dict:
   return {"psnr": sc["psnr"], "ssim": sc["ssim"]}
 
 
-def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
-  """An array from ``.npy``, or ``.npz`` (one of ``keys``, or its only array)."""
+def load_array(path, what: str, keys=("y", "observations"),
+               mmap: bool = False) -> np.ndarray:
+  """An array from ``.npy``, or ``.npz`` (one of ``keys``, or its only
+  array). ``mmap``: a ``.npy`` file is memory-mapped (read where sliced)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"{what}: no file at {str(path)!r}.")
@@ -186,7 +188,8 @@ def load_array(path, what: str, keys=("y", "observations")) -> np.ndarray:
     raise ValueError(f"{what}: {path} is not a .npy or .npz file; save the "
                      "array with numpy.save or numpy.savez.")
   try:
-    data = np.load(path, allow_pickle=False)
+    data = np.load(path, allow_pickle=False,
+                   mmap_mode="r" if mmap and path.suffix == ".npy" else None)
   except Exception as e:
     raise ValueError(f"{what}: {path} is not a readable {path.suffix} file of "
                      f"numbers ({type(e).__name__}); save the array with "
@@ -315,3 +318,26 @@ def print_solve_summary(summary: dict, out, prior_spec, prior=None) -> None:
   print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
   print("can the prior draw images like these? " +
         prior_report_hint(prior_spec, prior))
+
+
+def rank_snapshots(workdir, x, out, *, steps: int, split: str) -> None:
+  """``blindinv prior-report --snapshots``: scores every snapshot of the
+  train-prior ``workdir`` on images ``x [N, H, W, C]`` (prints each),
+  writes ``out/snapshots.json`` and names the best."""
+  import json
+  name = lambda label: snapshot_path(workdir, label).name
+  try:
+    scores = score_snapshots(
+        workdir, lambda p: prior_report(p, x, steps=steps)["psnr"],
+        on_score=lambda label, psnr, new: print(
+            f"{name(label)}: PSNR {psnr[0]:.2f} ± {psnr[1]:.2f} dB",
+            flush=True))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"--snapshots: {e}") from None
+  best = best_snapshot(scores, key=lambda psnr: psnr[0])
+  (pathlib.Path(out) / "snapshots.json").write_text(json.dumps(
+      {"split": split, "n": len(x),
+       "psnr": {name(k): v for k, v in scores.items()}, "best": name(best)},
+      indent=1))
+  print(f"best on {split}: {snapshot_path(workdir, best)}"
+        f" ({scores[best][0]:.2f} dB); use it as --prior")

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import backend, resume
+from blindinv_jax import backend, checkpoint as ckpt_file, distributed, resume
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +141,12 @@ class Checkpoint:
   labels: Optional[Dict[str, str]] = None
   message: Optional[Callable[[str], str]] = None
   ignore: Tuple[str, ...] = ("package_version",)
+  agree: Optional[Callable[[List[int]], Optional[int]]] = None
+
+  @property
+  def previous(self) -> pathlib.Path:
+    """Where a run that spans processes keeps its file before the latest."""
+    return pathlib.Path(str(self.path) + ".prev")
 
 
 class Run(NamedTuple):
@@ -155,11 +161,13 @@ class Run(NamedTuple):
 
 
 def _host_tree(state):
-  """``state`` on the host, PRNG keys as their raw key data."""
+  """``state`` on the host, PRNG keys as their raw key data (of an array
+  that spans processes, the block this process holds)."""
   def leaf(a):
     if jnp.issubdtype(jnp.result_type(a), jax.dtypes.prng_key):
       a = jax.random.key_data(a)
-    return np.asarray(jax.device_get(a))
+    return (distributed.local_block(a) if isinstance(a, jax.Array)
+            else np.asarray(a))
   return jax.tree_util.tree_map(leaf, state)
 
 
@@ -174,16 +182,37 @@ def save(ckpt: Checkpoint, state, history: List[dict], steps: int) -> None:
   chunks."""
   tree = {"state": flax.serialization.to_state_dict(_host_tree(state)),
           "history": _stack(history)}
+  if ckpt.agree is not None and pathlib.Path(ckpt.path).exists():
+    ckpt.path.replace(ckpt.previous)
   resume.save(ckpt.path, tree, kind=ckpt.kind, identity=ckpt.identity,
               meta={"step": int(steps)})
 
 
-def load(ckpt: Checkpoint, template, ignore: Optional[Tuple[str, ...]] = None
-         ) -> Tuple[Any, List[dict], int]:
-  """``(state, history, steps)`` from ``ckpt`` if its identity matches
-  (``template``: a state of the same structure, e.g. the initial one)."""
+def _saved_step(path: pathlib.Path) -> Optional[int]:
+  try:
+    return int(ckpt_file.read_header(path)["meta"].get("step", 0))
+  except (FileNotFoundError, ckpt_file.CheckpointError):
+    return None
+
+
+def resume_path(ckpt: Checkpoint) -> Optional[pathlib.Path]:
+  """The file a run resumes from: the latest, or for a run that spans
+  processes the one at the step they agree on (``None``: start afresh)."""
+  if ckpt.agree is None:
+    return ckpt.path if pathlib.Path(ckpt.path).exists() else None
+  files = {s: p for p in (ckpt.previous, ckpt.path)
+           if (s := _saved_step(p)) is not None}
+  step = ckpt.agree(sorted(files))
+  return None if step is None else files[step]
+
+
+def load(ckpt: Checkpoint, template, ignore: Optional[Tuple[str, ...]] = None,
+         path=None) -> Tuple[Any, List[dict], int]:
+  """``(state, history, steps)`` from ``ckpt`` (or its file ``path``) if
+  its identity matches (``template``: a state of the same structure, e.g.
+  the initial one)."""
   tree, meta = resume.load(
-      ckpt.path, kind=ckpt.kind, identity=ckpt.identity,
+      ckpt.path if path is None else path, kind=ckpt.kind, identity=ckpt.identity,
       ignore=ckpt.ignore if ignore is None else ignore, labels=ckpt.labels,
       message=ckpt.message)
   restored = flax.serialization.from_state_dict(_host_tree(template),
@@ -244,15 +273,16 @@ def run(step: Callable, state, *args, prior, steps: int,
   """
   static_items = tuple(sorted((static or {}).items()))
   history, done = [], 0
-  if checkpoint is not None and pathlib.Path(checkpoint.path).exists():
-    state, history, done = load(checkpoint, state)
+  start = None if checkpoint is None else resume_path(checkpoint)
+  if start is not None:
+    state, history, done = load(checkpoint, state, path=start)
   if prepare is not None:
     state, args = prepare(state, args)
   message = ""
   for t in range(done, steps):
     state, metrics = run_chunk(state, args, prior, step=step,
                                settings=settings, static=static_items)
-    metrics = jax.device_get(metrics)
+    metrics = distributed.to_host(metrics)
     if not metrics.pop("finite"):
       message = nonfinite_message(unit, t + 1, steps, metrics)
       warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import warnings
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import flax
 import flax.linen as nn
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import algorithm, auto, minibatch, resume, runner
+from blindinv_jax import algorithm, auto, distributed, minibatch, resume, runner
 from blindinv_jax.algorithm import SolverState
 from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
 from blindinv_jax.models.surrogates import (
@@ -32,7 +32,7 @@ from blindinv_jax.models.surrogates import (
   kernel_off_centre,
   make_surrogate,
 )
-from blindinv_jax.parallel import shard
+from blindinv_jax.parallel import local_view, shard
 from blindinv_jax.validation import (
   check_positive_int,
   check_surrogate,
@@ -164,7 +164,8 @@ def _result(state, history, y, prior, module, config, message=""):
   if config.select == "centred":
     off = jax.vmap(kernel_off_centre)(state.surrogate_params)
     eligible = off <= jnp.min(off) + CENTRE_TOLERANCE
-  x, z, params, y_hat, best = finalize(state, y, prior, module, eligible)
+  x, z, params, y_hat, best = distributed.gathered(
+      finalize(state, y, prior, module, eligible))
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
                      state=state, surrogate=module, message=message)
@@ -208,10 +209,21 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
     checkpoint_every: outer steps between checkpoints.
     mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis: observations and
       latents are sharded over it (:func:`blindinv_jax.parallel.shard`). N
-      must be a multiple of the axis size.
+      must be a multiple of the axis size. A mesh over the devices of
+      several processes (:func:`blindinv_jax.distributed.global_mesh`,
+      after :func:`blindinv_jax.distributed.initialize`): every process
+      calls ``solve`` with its own block of rows as ``y`` (the same number
+      on each, :func:`blindinv_jax.distributed.process_rows`), checkpoints
+      its part under ``checkpoint_dir/p<i>of<P>``, and gets the whole
+      result.
     init_latents: ``[N, S, L]`` latents restart 0 starts from instead of
       random ones (a warm start, e.g. :func:`blindinv_jax.project.project`
-      of another method's estimates); other restarts stay random.
+      of another method's estimates); other restarts stay random. None:
+      random, except for one source on a grid smaller than the prior's
+      (super-resolution), where restart 0 starts from the projection of
+      the bicubic-upsampled observations
+      (:func:`blindinv_jax.project.upsampled_latents`; from random
+      latents the blind solve lost 15 dB there, docs/results.md).
     on_candidate, on_choice: with ``"auto"``, called as
       ``on_candidate(row)`` after each screening solve
       (:func:`blindinv_jax.auto.choose`) and ``on_choice(choice)`` once the
@@ -233,11 +245,21 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
+  procs = _processes(y, mesh, checkpoint_dir, init_latents)
+  if procs is None and checkpoint_dir is not None:
+    distributed.check_processes(checkpoint_dir, 1)
+  if procs is not None:
+    checkpoint_dir, init_latents = procs.checkpoint_dir, procs.init_latents
   if _is_auto(surrogate):                 # a shape only one family makes
     surrogate = _shape_family(y, prior) or surrogate
+  if (init_latents is None and num_sources == 1 and
+      _shape_family(y, prior) == "downsample" and
+      np.shape(y)[-1] == prior.image_shape[-1]):
+    init_latents = _warm_start(y, prior, key, procs)
   if _is_auto(surrogate) or _is_auto(num_sources):
-    choice = _choose(y, prior, num_sources, surrogate, config, key,
-                     checkpoint_dir, init_latents, on_candidate, kernel_size)
+    head = (y, init_latents) if procs is None else procs.screen
+    choice = _choose(*head[:1], prior, num_sources, surrogate, config, key,
+                     checkpoint_dir, head[1], on_candidate, kernel_size)
     if on_choice is not None:
       on_choice(choice)
     surrogate, num_sources = choice.family, choice.num_sources
@@ -251,19 +273,26 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       y, prior, num_sources, surrogate, config, key, init_latents,
       kernel_size)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
+  n = y_host.shape[0] if procs is None else procs.n
   step = algorithm.outer_step
-  if config.batch_size is not None and config.batch_size < y_host.shape[0]:
+  if config.batch_size is not None and config.batch_size < n:
     step = minibatch.minibatch_outer_step
-  y = jnp.asarray(y_host)
-  state = init_state(key, y, prior, module, config, num_sources, init_latents)
+  y = jnp.asarray(y_host) if procs is None else y_host
+  state = init_state(key, y if procs is None else jnp.zeros((n, 0), y.dtype),
+                     prior, module, config, num_sources, init_latents)
   ckpt = prepare = None
+  if procs is not None:                 # this process's rows of the latents
+    state = local_view(state, config, procs.rows)
   if checkpoint_dir is not None:
-    ckpt = checkpoint(checkpoint_dir, solve_identity(
-        y_host, prior, module, config, num_sources, key, init_latents),
-                      checkpoint_every)
+    ident = solve_identity(y_host, prior, module, config, num_sources, key,
+                           init_latents)
+    ckpt = checkpoint(checkpoint_dir, ident if procs is None else
+                      {**ident, **procs.identity}, checkpoint_every)
+    if procs is not None:
+      ckpt = dataclasses.replace(ckpt, agree=distributed.common_step)
   if mesh is not None:
-    y = shard(mesh, y, state, config)[0]
-    prepare = lambda state, args: (shard(mesh, args[0], state, config)[1],
+    y = shard(mesh, y, state, config, n)[0]
+    prepare = lambda state, args: (shard(mesh, y_host, state, config, n)[1],
                                    args)
   out = runner.run(step, state, y, prior=prior, steps=config.outer_steps,
                    settings=runner.Settings.of(config),
@@ -272,6 +301,47 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
                    unit="outer step")
   return _result(out.state, out.history, y, prior, module, config,
                  out.message).replace(choice=choice)
+
+
+class _Processes(NamedTuple):
+  """A solve on a mesh that spans processes, as this process sees it."""
+  n: int                      # N, all processes' observations
+  rows: slice                 # this process's rows of them
+  checkpoint_dir: Any         # checkpoint_dir/p<i>of<P>, or None
+  init_latents: Any           # all N rows (gathered), or None
+  screen: tuple               # (y, init_latents) of the first SCREEN_N rows
+  identity: dict              # what a checkpoint adds to the identity
+
+
+def _processes(y, mesh, checkpoint_dir, init_latents) -> Optional[_Processes]:
+  """``None`` on one process; else the solve's global view, after checking
+  that every process brings as many observations and that a checkpoint
+  folder holds no other number of processes' parts."""
+  if not distributed.spans_processes(mesh):
+    return None
+  i, p = jax.process_index(), jax.process_count()
+  counts = distributed.all_values(np.int64(np.shape(y)[0]))
+  if len(set(counts.tolist())) != 1:
+    raise ValueError(f"every process must bring as many observations; they "
+                     f"bring {counts.tolist()} (process order). Split the "
+                     "N observations with distributed.process_rows.")
+  n = int(counts.sum())
+  rows = distributed.process_rows(n, mesh)
+  if rows.stop - rows.start != counts[i]:
+    raise ValueError(f"process {i} holds rows {rows.start}:{rows.stop} of "
+                     f"the mesh's 'data' axis but brings {counts[i]} "
+                     "observations.")
+  if init_latents is not None:
+    init_latents = np.concatenate(list(distributed.all_values(init_latents)))
+  if checkpoint_dir is not None:
+    checkpoint_dir = distributed.process_folder(checkpoint_dir)
+  head = distributed.first_rows(y, auto.SCREEN_N)
+  screen = (head, None if init_latents is None else
+            init_latents[:len(head)])
+  return _Processes(n=n, rows=rows, checkpoint_dir=checkpoint_dir,
+                    init_latents=init_latents, screen=screen,
+                    identity={"process": i, "processes": p,
+                              "observations_total": n})
 
 
 def _shape_family(y, prior) -> Optional[str]:
@@ -288,6 +358,18 @@ def _shape_family(y, prior) -> Optional[str]:
       grid_factor(shape, grid)):
     return "downsample"
   return None
+
+
+def _warm_start(y, prior, key, procs):
+  """A smaller grid's start: restart 0 from the projection of the upsampled
+  observations (:func:`blindinv_jax.project.upsampled_latents`), gathered
+  to all N rows on a mesh that spans processes."""
+  from blindinv_jax.project import upsampled_latents
+  validate_observations(y, prior, 1, smaller_grids=True)
+  z = upsampled_latents(prior, y, jax.random.fold_in(
+      jax.random.key(0) if key is None else key, 7))
+  return z if procs is None else np.concatenate(
+      list(distributed.all_values(z)))
 
 
 def _is_auto(v) -> bool:
