@@ -23,9 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import latent, runner
+from blindinv_jax import distributed, latent, minibatch, runner
 from blindinv_jax.algorithm import select_best
 from blindinv_jax.config import TUNED, SolverConfig, for_prior
+from blindinv_jax.parallel import shard_latents
 from blindinv_jax.validation import (
   check_positive_int,
   validate_observations,
@@ -50,7 +51,7 @@ def additive_forward(x: jax.Array, out_channels: int = 1) -> jax.Array:
 def pgd(y, prior, forward: Optional[Forward] = None, *,
         num_sources: int = 1, config: SolverConfig = TUNED,
         key: Optional[jax.Array] = None, callback=None,
-        checkpoint_dir=None, checkpoint_every: int = 10):
+        checkpoint_dir=None, checkpoint_every: int = 10, mesh=None):
   """Projected gradient descent on the latents: ``min_z L(forward(G(z)), y)``.
 
   Args:
@@ -72,6 +73,9 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
       there (``pgd_state.ckpt``) every ``checkpoint_every`` outer steps, and
       a run started where such a checkpoint exists resumes from it, bit for
       bit (:mod:`blindinv_jax.runner`).
+    mesh: as :func:`blindinv_jax.solver.solve`'s (observations and
+      latents along its ``"data"`` axis; on a mesh over several processes
+      each brings its rows and gets the whole result).
 
   Returns:
     ``(sources [N, S, H, W, C], latents [N, S, L], data loss per restart)``
@@ -94,29 +98,45 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
                      f"got {type(forward).__name__}.")
   key = jax.random.key(0) if key is None else key
   check_positive_int("checkpoint_every", checkpoint_every)
+  view = distributed.global_view(y, mesh)
+  n, rows = (y.shape[0], slice(None)) if view is None else view
   y_host = y
-  y = jnp.asarray(y)
+  y = jnp.asarray(y) if view is None else y
   z = prior.sample_latents(jax.random.fold_in(key, 0),
-                           (config.restarts, y.shape[0], num_sources))
+                           (config.restarts, n, num_sources))
+  state = latent.init(z, config)
   fwd = latent.ParamForward(known=forward)
-  ckpt = None
+  ckpt = prepare = None
   if checkpoint_dir is not None:
+    ident = latent.identity(y_host, prior, config, key, num_sources,
+                            forward=latent.describe(forward))
+    if view is not None:
+      checkpoint_dir = distributed.process_folder(checkpoint_dir)
+      ident = {**ident, "process": jax.process_index(),
+               "processes": jax.process_count(), "observations_total": n}
     ckpt = runner.Checkpoint(
         pathlib.Path(checkpoint_dir) / "pgd_state.ckpt", kind="pgd_state",
-        identity=latent.identity(y_host, prior, config, key, num_sources,
-                                 forward=latent.describe(forward)),
-        every=checkpoint_every)
-  out = runner.run(latent.step, latent.init(z, config), y, None, prior=prior,
+        identity=ident, every=checkpoint_every,
+        agree=None if view is None else distributed.common_step)
+  if mesh is not None:
+    mask = minibatch.latent_leaves(config, state.opt)
+    state = latent.LatentState(z=state.z[:, rows], opt=jax.tree_util.tree_map(
+        lambda is_z, a: a[:, rows] if is_z else a, mask, state.opt))
+    y = shard_latents(mesh, y_host, state.z, state.opt, config, n)[0]
+    prepare = lambda st, args: (latent.LatentState(*shard_latents(
+        mesh, y_host, st.z, st.opt, config, n)[1:]), args)
+  out = runner.run(latent.step, state, y, None, prior=prior,
                    steps=config.outer_steps,
                    settings=runner.Settings.of(config),
                    static={"forward": fwd, "config": config},
-                   checkpoint=ckpt, unit="outer step",
+                   checkpoint=ckpt, unit="outer step", prepare=prepare,
                    callback=None if callback is None else
                    (lambda t, m: callback(t, m["data_loss"])))
   loss = (out.history[-1]["data_loss"] if out.history else
           np.full(config.restarts, np.inf, np.float32))
   z, _ = select_best(jnp.asarray(loss), out.state.z)
-  return prior.generate(z), z, jnp.asarray(loss)
+  x, z = distributed.gathered((prior.generate(z), z))
+  return x, z, jnp.asarray(loss)
 
 
 def bicubic_upsample(y, factor: int) -> jax.Array:

@@ -175,6 +175,26 @@ def first_rows(local, count: int) -> np.ndarray:
   return np.concatenate(rows)[:count]
 
 
+def global_view(y, mesh):
+  """``None`` unless ``mesh`` spans processes; else ``(N, rows)``: all
+  processes' observations and this process's rows of them, after checking
+  that every process brings as many (a collective)."""
+  if not spans_processes(mesh):
+    return None
+  counts = all_values(np.int64(np.shape(y)[0]))
+  if len(set(counts.tolist())) != 1:
+    raise ValueError(f"every process must bring as many observations; they "
+                     f"bring {counts.tolist()} (process order). Split the "
+                     "N observations with distributed.process_rows.")
+  n = int(counts.sum())
+  rows = process_rows(n, mesh)
+  if rows.stop - rows.start != counts[jax.process_index()]:
+    raise ValueError(f"process {jax.process_index()} holds rows "
+                     f"{rows.start}:{rows.stop} of the mesh's 'data' axis "
+                     f"but brings {counts[jax.process_index()]} observations.")
+  return n, rows
+
+
 def check_processes(folder, processes: int) -> None:
   """Refuses a checkpoint folder that holds a solve checkpointed by another
   number of processes than ``processes`` (a solve resumes with the number

@@ -34,6 +34,47 @@ def local_view(state: SolverState, config: SolverConfig, rows: slice):
       lambda is_z, a: a[:, rows] if is_z else a, mask, state.latent_opt))
 
 
+def _placers(mesh, n: int):
+  """``(by_obs, whole)``: a leaf ``[R, n_p, ...]`` (this process's rows of
+  the latents) as the global ``[R, N, ...]`` sharded along ``"data"``, and
+  any other leaf replicated."""
+  from jax.sharding import NamedSharding, PartitionSpec as P
+  rep = NamedSharding(mesh, P())
+
+  def whole(a):
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(whole(jax.random.key_data(a)),
+                                      impl=jax.random.key_impl(a))
+    if jax.process_count() == 1:
+      return jax.device_put(a, rep)
+    return distributed.replicated(a, mesh)
+  return (lambda a: distributed.global_rows(a, mesh, n, axis=1)), whole
+
+
+def _check_split(mesh, n: int):
+  mesh = auto_mesh(mesh)
+  size = mesh.shape["data"]
+  if n % size:
+    raise ValueError(f"N = {n} observations do not split evenly over "
+                     f"the mesh's {size} 'data' devices; use a multiple of "
+                     f"{size}.")
+  return mesh
+
+
+def shard_latents(mesh, y, z, opt, config: SolverConfig,
+                  n: int | None = None):
+  """:func:`shard` for a latent-only method (PGD): ``(y, z, opt)`` with y
+  and the latents ``z [R, N, S, L]`` (and their Adam moments ``opt``)
+  along ``"data"``."""
+  n = y.shape[0] if n is None else n
+  mesh = _check_split(mesh, n)
+  by_obs, whole = _placers(mesh, n)
+  mask = minibatch.latent_leaves(config, opt)
+  return (distributed.global_rows(y, mesh, n), by_obs(z),
+          jax.tree_util.tree_map(lambda is_z, a: by_obs(a) if is_z
+                                 else whole(a), mask, opt))
+
+
 def shard(mesh, y, state: SolverState, config: SolverConfig,
           n: int | None = None):
   """Places y and the latents (with their Adam moments) along the mesh's
@@ -46,31 +87,12 @@ def shard(mesh, y, state: SolverState, config: SolverConfig,
   whole; ``n`` is the global N. N must be a multiple of the ``"data"``
   axis size.
   """
-  from jax.sharding import NamedSharding, PartitionSpec as P
-  mesh = auto_mesh(mesh)
-  size = mesh.shape["data"]
   n = y.shape[0] if n is None else n
-  if n % size:
-    raise ValueError(f"N = {n} observations do not split evenly over "
-                     f"the mesh's {size} 'data' devices; use a multiple of "
-                     f"{size}.")
-  rep = NamedSharding(mesh, P())
-
-  def whole(a):
-    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
-      return jax.random.wrap_key_data(whole(jax.random.key_data(a)),
-                                      impl=jax.random.key_impl(a))
-    if jax.process_count() == 1:
-      return jax.device_put(a, rep)
-    return distributed.replicated(a, mesh)
-
-  by_obs = lambda a: distributed.global_rows(a, mesh, n, axis=1)  # [R, N..]
-  mask = minibatch.latent_leaves(config, state.latent_opt)
-  latent_opt = jax.tree_util.tree_map(
-      lambda is_z, a: by_obs(a) if is_z else whole(a), mask,
-      state.latent_opt)
-  return distributed.global_rows(y, mesh, n), state.replace(
-      z=by_obs(state.z), latent_opt=latent_opt,
+  y, z, latent_opt = shard_latents(mesh, y, state.z, state.latent_opt,
+                                   config, n)
+  whole = _placers(_check_split(mesh, n), n)[1]
+  return y, state.replace(
+      z=z, latent_opt=latent_opt,
       surrogate_params=jax.tree_util.tree_map(whole, state.surrogate_params),
       surrogate_opt=jax.tree_util.tree_map(whole, state.surrogate_opt),
       step=whole(state.step), key=whole(state.key))

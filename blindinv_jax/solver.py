@@ -317,20 +317,10 @@ def _processes(y, mesh, checkpoint_dir, init_latents) -> Optional[_Processes]:
   """``None`` on one process; else the solve's global view, after checking
   that every process brings as many observations and that a checkpoint
   folder holds no other number of processes' parts."""
-  if not distributed.spans_processes(mesh):
+  view = distributed.global_view(y, mesh)
+  if view is None:
     return None
-  i, p = jax.process_index(), jax.process_count()
-  counts = distributed.all_values(np.int64(np.shape(y)[0]))
-  if len(set(counts.tolist())) != 1:
-    raise ValueError(f"every process must bring as many observations; they "
-                     f"bring {counts.tolist()} (process order). Split the "
-                     "N observations with distributed.process_rows.")
-  n = int(counts.sum())
-  rows = distributed.process_rows(n, mesh)
-  if rows.stop - rows.start != counts[i]:
-    raise ValueError(f"process {i} holds rows {rows.start}:{rows.stop} of "
-                     f"the mesh's 'data' axis but brings {counts[i]} "
-                     "observations.")
+  (n, rows), i, p = view, jax.process_index(), jax.process_count()
   if init_latents is not None:
     init_latents = np.concatenate(list(distributed.all_values(init_latents)))
   if checkpoint_dir is not None:

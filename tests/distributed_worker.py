@@ -3,8 +3,9 @@
   python tests/distributed_worker.py PORT PROCESS_ID OUT_DIR MODE
 
 Two simulated CPU devices per process; the tiny prior and observations are
-the same on every process. MODE ``equal``: a solve over the global mesh
-(each process bringing its rows) against the one-process solve of all rows;
+the same on every process. MODE ``equal``: a solve (and PGD) over the global
+mesh (each process bringing its rows) against the one-process run on all
+rows;
 ``resume``: the sharded solve checkpointed in OUT_DIR/ckpt (run it again
 after a kill to resume), its sources saved to OUT_DIR/sources_<i>.npy.
 """
@@ -24,7 +25,7 @@ distributed.initialize(f"localhost:{port}", 2, pid)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from blindinv_jax import operators as ops, solver  # noqa: E402
+from blindinv_jax import baselines, operators as ops, solver  # noqa: E402
 from blindinv_jax.models import dcgan  # noqa: E402
 from blindinv_jax.priors import GANPrior  # noqa: E402
 
@@ -52,6 +53,10 @@ if mode == "equal":
     # This process holds only its N/P rows of the latents and moments.
     assert distributed.local_block(shd.state.z).shape[1] == 4
     assert not shd.state.z.is_fully_addressable
+  blur = lambda s: ops.blur(s[:, 0], ops.gaussian_kernel(3, 1.0))
+  ref = baselines.pgd(y, prior, blur, config=cfg)
+  shd = baselines.pgd(y[rows], prior, blur, config=cfg, mesh=mesh)
+  np.testing.assert_allclose(shd[0], ref[0], atol=1e-4)
   auto = solver.solve(y[rows], prior, config=cfg, mesh=mesh)
   one = solver.solve(y, prior, config=cfg)
   assert auto.choice.family == one.choice.family, (auto.choice, one.choice)
