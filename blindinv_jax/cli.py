@@ -116,10 +116,7 @@ def _solve(args):
   ckpt_dir = pathlib.Path(args.out) / "checkpoint"
   out = pathlib.Path(args.out)
   if args.resume:
-    if not launch.checkpoint_file(ckpt_dir, mesh).is_file():
-      raise FileNotFoundError(
-          f"--resume: no solve checkpoint at {str(ckpt_dir)!r} (for this "
-          "number of processes); run without --resume to start this solve.")
+    launch.check_resume(ckpt_dir, mesh)
   elif main:
     out = prepare_out(args.out, args.overwrite)
     if ckpt_dir.exists():                       # --overwrite: start afresh

@@ -4,7 +4,7 @@
   command (``--coordinator``, ``--num-processes``, ``--process-id``, or
   ``--cluster`` to read them from SLURM / Open MPI / Cloud TPU, or the
   environment a launcher set), and the global mesh they give;
-* :func:`own_rows`, :func:`checkpoint_file`, :func:`is_main`,
+* :func:`own_rows`, :func:`check_resume`, :func:`is_main`,
   :func:`barrier`: what the command does differently on many processes
   (each reads its own rows, checkpoints its own part; process 0 writes
   the outputs);
@@ -93,13 +93,19 @@ def own_rows(array, mesh):
   return np.asarray(array[distributed.process_rows(len(array), mesh)])
 
 
-def checkpoint_file(folder, mesh) -> pathlib.Path:
-  """Where this process's part of a solve's checkpoint lies."""
+def check_resume(folder, mesh) -> None:
+  """``--resume``: refuses a checkpoint folder of another number of
+  processes, or one that holds no checkpoint of this process's part."""
   import jax
   folder = pathlib.Path(folder)
-  if mesh is not None:
-    folder = folder / f"p{jax.process_index()}of{jax.process_count()}"
-  return folder / "solve_state.ckpt"
+  distributed.check_processes(folder, jax.process_count() if mesh is not None
+                              else 1)
+  part = (folder if mesh is None else
+          folder / f"p{jax.process_index()}of{jax.process_count()}")
+  if not (part / "solve_state.ckpt").is_file():
+    raise FileNotFoundError(
+        f"--resume: no solve checkpoint at {str(folder)!r}; run without "
+        "--resume to start this solve.")
 
 
 # ---------------------------------------------------------------- launcher

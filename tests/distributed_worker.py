@@ -53,6 +53,10 @@ if mode == "equal":
     # This process holds only its N/P rows of the latents and moments.
     assert distributed.local_block(shd.state.z).shape[1] == 4
     assert not shd.state.z.is_fully_addressable
+  # ... and of the observations, placed as solve places them.
+  y_global = distributed.global_rows(y[rows], mesh, 8)
+  assert y_global.shape[0] == 8
+  assert distributed.local_block(y_global).shape[0] == 4
   blur = lambda s: ops.blur(s[:, 0], ops.gaussian_kernel(3, 1.0))
   ref = baselines.pgd(y, prior, blur, config=cfg)
   shd = baselines.pgd(y[rows], prior, blur, config=cfg, mesh=mesh)

@@ -112,7 +112,7 @@ def test_cli_launch_two_local_processes(tmp_path, tiny_run):
                          ["--out", str(tmp_path / "two"), "--resume"],
                          env=_env(), capture_output=True, text=True,
                          timeout=300)
-  assert again.returncode == 2 and "for this number of processes" in \
+  assert again.returncode == 2 and "checkpointed by 2 processes" in \
       again.stderr, again.stderr[-2000:]
 
 

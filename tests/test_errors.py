@@ -94,6 +94,12 @@ def _cli_setup(ctx):
 
 
 # (entry point, bad input, callable(ctx))
+def _two_process_folder(ctx):
+  folder = ctx["tmp"] / "two_processes"
+  (folder / "p0of2").mkdir(parents=True, exist_ok=True)
+  return folder
+
+
 CASES = [
     ("solve", "observations of rank 3 [N, H, W]", _solve(Y[..., 0])),
     ("solve", "observations of rank 1", _solve(Y.ravel())),
@@ -208,6 +214,13 @@ CASES = [
     ("blindinv solve", "--refine -1",
      _cli("solve", "--observations", "<tmp>/obs.npy", "--prior",
           "<workdir>", "--out", "<tmp>/o6c", "--refine", "-1")),
+    ("blindinv solve", "--coordinator without --num-processes, --process-id",
+     _cli("solve", "--observations", "<tmp>/obs.npy", "--prior",
+          "<workdir>", "--out", "<tmp>/o6d", "--coordinator",
+          "localhost:1")),
+    ("solve", "checkpoint_dir of a solve on 2 processes, on one",
+     lambda ctx: solver.solve(Y, ctx["prior"], surrogate="conv",
+                              checkpoint_dir=_two_process_folder(ctx))),
     ("blindinv solve", "--prior nope",
      _cli("solve", "--observations", "<tmp>/obs.npy", "--prior", "nope",
           "--out", "<tmp>/o7")),
