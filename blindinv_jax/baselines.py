@@ -146,15 +146,21 @@ def bicubic_upsample(y, factor: int) -> jax.Array:
   bicubic kernel to ``[N, h*factor, w*factor, C]``, each sample placed on
   the pixel it was taken from."""
   check_positive_int("bicubic_upsample: factor", factor)
-  y = jnp.asarray(y)
+  # Two samples of edge padding on each side: the pixels past the last
+  # sample (s - 1 of them at the bottom and right) continue the image
+  # instead of fading to zero.
+  p = 2
+  y = jnp.pad(jnp.asarray(y), ((0, 0), (p, p), (p, p), (0, 0)), mode="edge")
   n, h, w, c = y.shape
   s = float(factor)
   # An output pixel centre o + 1/2 sits at s*(i + 1/2) + t for the sample
   # i taken at pixel s*i: t = 1/2 - s/2.
-  return jax.image.scale_and_translate(
+  up = jax.image.scale_and_translate(
       y, (n, h * factor, w * factor, c), spatial_dims=(1, 2),
       scale=jnp.array([s, s]), translation=jnp.array([0.5 - s / 2] * 2),
       method="cubic", antialias=False)
+  o = p * factor
+  return up[:, o:o + (h - 2 * p) * factor, o:o + (w - 2 * p) * factor]
 
 
 def inpaint_biharmonic(y, m) -> np.ndarray:

@@ -121,6 +121,10 @@ def test_bicubic_upsample_puts_each_sample_back_on_its_pixel():
                              atol=1e-5)                  # samples kept
   np.testing.assert_allclose(np.asarray(up)[0, 2:-3, 2:-3],
                              np.asarray(x)[0, 2:-3, 2:-3], atol=1e-4)
+  # Past the last sample (bottom, right) the image continues: a constant
+  # background stays itself at x4, it does not fade to 0.
+  flat = baselines.bicubic_upsample(-jnp.ones((1, 4, 4, 1)), 4)
+  np.testing.assert_allclose(np.asarray(flat), -1.0, atol=1e-5)
 
 
 def test_pgd_with_a_known_downsampling_solves_a_smaller_grid(sample):
