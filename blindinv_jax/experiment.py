@@ -273,9 +273,16 @@ def run_experiment(config: ExperimentConfig, workdir, *,
       sc = metrics.score(est, x, separation)
       estimates[method] = sc.pop("matched")
       entry.update(sc)
-    for k in ("kernel_error", "message", "refine"):
+    for k in ("kernel_error", "mask_iou", "message", "refine"):
       if k in extras:
         entry[k] = extras[k]
+    if "learned_mask" in extras:
+      np.save(workdir / "learned_mask.npy", extras["learned_mask"])
+      from blindinv_jax import viz
+      viz.save_kernels(workdir / "mask.png", [info["mask"],
+                                              extras["learned_mask"]],
+                       ["true mask", "learned gain"], title="1: seen, 0: "
+                       f"lost; IoU of the lost pixels {extras['mask_iou']:.3f}")
     if "reconstruction" in extras:
       estimates["_reconstruction"] = extras["reconstruction"]
     if "effective_kernel" in extras:

@@ -117,6 +117,12 @@ def _solve_extras(res, p: Problem, reconstruction: bool) -> dict:
     extras["effective_kernel"] = k_est
     extras["kernel_error"] = metrics.kernel_error(k_est,
                                                   np.asarray(p.info["kernel"]))
+  params = res.surrogate_params.get("params", res.surrogate_params)
+  if "gain" in params and "mask" in p.info:         # a mask family
+    gain = np.asarray(params["gain"])[:, :, 0]
+    varies = np.std(np.asarray(p.x)[:, 0, :, :, 0], axis=0) > 0
+    extras["learned_mask"] = gain
+    extras["mask_iou"] = metrics.mask_iou(gain, p.info["mask"], varies)
   if res.message:
     extras["message"] = res.message
   return extras

@@ -120,6 +120,19 @@ def kernel_error(k_est, k_true, max_shift: int = 3) -> dict:
   return best
 
 
+def mask_iou(gain, true_mask, where=None, threshold: float = 0.5) -> float:
+  """Intersection over union of the lost pixels: a learned mask's per-pixel
+  ``gain [H, W]`` below ``threshold`` against the true mask ``[H, W]`` (1:
+  seen, 0: lost), over the pixels ``where [H, W]`` is True (e.g. where the
+  clean images vary: a pixel that is background in every image cannot tell
+  a mask from no mask). 1.0 when neither has a lost pixel there."""
+  gain, true_mask = np.asarray(gain), np.asarray(true_mask)
+  where = np.ones(gain.shape, bool) if where is None else np.asarray(where)
+  est, tru = (gain < threshold) & where, (true_mask < 0.5) & where
+  union = np.sum(est | tru)
+  return 1.0 if union == 0 else float(np.sum(est & tru) / union)
+
+
 def normalize_intensity(x, eps: float = 1e-8):
   """Per-image min-max stretch to ``[-1, 1]`` (the paper's "intensity
   normalized" display of separated sources): x ``[..., H, W, C]``.

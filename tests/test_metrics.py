@@ -60,3 +60,16 @@ def test_frechet_distance_matches_closed_form_and_is_zero_on_itself():
   assert abs(metrics.frechet_distance(a, a)) < 1e-6
   with pytest.raises(ValueError, match="same d"):
     metrics.frechet_distance(a, b[:, :2])
+
+
+def test_mask_iou_counts_lost_pixels_where_images_vary():
+  true = np.ones((4, 4))
+  true[1, 1] = true[2, 2] = 0                       # two lost pixels
+  gain = np.ones((4, 4))
+  gain[1, 1] = 0.1                                  # one found ...
+  gain[0, 0] = 0.2                                  # ... one false alarm
+  assert metrics.mask_iou(gain, true) == 1 / 3
+  where = np.ones((4, 4), bool)
+  where[0, 0] = False                               # never varies: ignored
+  assert metrics.mask_iou(gain, true, where) == 0.5
+  assert metrics.mask_iou(np.ones((4, 4)), np.ones((4, 4))) == 1.0
