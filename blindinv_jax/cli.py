@@ -339,12 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
                  "per observation, or 'auto' (chosen among 1-4 on held-out "
                  "pixels)")
   s.add_argument("--surrogate", default="auto", choices=(
-      "auto", "conv", "conv_scene", "mixing", "conv_mlp", "mask",
-      "conv_mask", "downsample"), help="the learned F_hat: 'auto' (default: "
+      "auto", "conv", "conv_scene", "mixing", "conv_mlp", "conv_reflect",
+      "conv_circular", "mask", "conv_mask", "downsample"), help="the learned F_hat: 'auto' (default: "
       "the family that best predicts held-out pixels, docs/design.md; "
       "'downsample' for a smaller grid), 'conv' (blur, edge maps, with the "
       "frame of zero padding), 'conv_scene' (the same where the scene "
-      "continues past the frame), 'mixing' (per-pixel network, for "
+      "continues past the frame; 'conv_reflect', 'conv_circular': mirrored "
+      "or wrapped), 'mixing' (per-pixel network, for "
       "separation), 'conv_mlp' (a filter, then a non-linearity), 'mask' "
       "(lost pixels; 'conv_mask': a filter, then a mask) or 'downsample' (a "
       "filter, then a smaller grid: super-resolution)")

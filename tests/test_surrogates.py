@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from blindinv_jax.models import surrogates
+from blindinv_jax.models.surrogates import effective_kernel, make_surrogate
 
 
 @pytest.mark.parametrize("module,n_params", [
@@ -60,7 +61,7 @@ def test_kernel_size_sets_the_effective_kernel(size, layer, effective):
     m = surrogates.make_surrogate(fam, 1, size)
     assert m.kernel_size == layer
     if size in (None, 9):
-      assert m == {**surrogates.FAMILIES, **surrogates.SHAPE_FAMILIES}[fam](
+      assert m == surrogates.ALL_FAMILIES[fam](
           out_channels=1)
       assert repr(m) == repr(surrogates.make_surrogate(fam, 1))
   m = surrogates.make_surrogate("conv", 2, size)
@@ -192,3 +193,18 @@ def test_select_centred_keeps_the_best_fit_among_centred_kernels(tiny_run):
                  config=cfg.replace(select="centred"))
   with pytest.raises(ValueError, match="select must be one of"):
     cfg.replace(select="middle").validate()
+
+
+@pytest.mark.parametrize("family,boundary", [
+    ("conv_scene", "scene"), ("conv_reflect", "reflect"),
+    ("conv_circular", "circular")])
+def test_border_families_are_the_blur_of_their_kernel(family, boundary):
+  """Each border family is ``operators.blur`` with its effective kernel,
+  the scene continuing past the frame as that family draws it."""
+  from blindinv_jax import operators as ops
+  x = jax.random.normal(jax.random.key(0), (2, 12, 12, 1))
+  m = make_surrogate(family, 1)
+  p = m.init(jax.random.key(1), x)
+  k = effective_kernel(p)[:, :, 0, 0]
+  np.testing.assert_allclose(m.apply(p, x), ops.blur(x, k, boundary),
+                             atol=1e-5)

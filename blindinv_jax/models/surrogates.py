@@ -76,12 +76,27 @@ class SceneConvSurrogate(LinearConvSurrogate):
   reads them).
   """
   use_bias: bool = False
+  PAD = "edge"                  # jnp.pad's mode (a class constant, no field)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     m = self.kernel_size - 1
-    xp = jnp.pad(x, ((0, 0), (m, m), (m, m), (0, 0)), mode="edge")
+    xp = jnp.pad(x, ((0, 0), (m, m), (m, m), (0, 0)), mode=self.PAD)
     return super().__call__(xp)[:, m:-m, m:-m, :]   # the same two convs
+
+
+class ReflectConvSurrogate(SceneConvSurrogate):
+  """:class:`SceneConvSurrogate` with the sources mirrored past the frame
+  (``jnp.pad``'s ``"reflect"``, as ``operators.blur(..., "reflect")``
+  simulates): ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  PAD = "reflect"
+
+
+class CircularConvSurrogate(SceneConvSurrogate):
+  """:class:`SceneConvSurrogate` with the sources wrapped around the frame
+  (periodic, as an FFT convolution and ``operators.blur(..., "circular")``
+  make them): ``[B, H, W, S*C] -> [B, H, W, out_channels]``."""
+  PAD = "wrap"
 
 
 class MixingSurrogate(nn.Module):
@@ -193,13 +208,21 @@ FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
 #: Families for observations that are not a plain filter of the sources on
 #: their grid: a mask on the same grid, a smaller grid, flat measurements
 #: ``[N, K]`` (not screened by ``surrogate="auto"`` on the prior's grid).
+#: The linear conv surrogate for other conventions of what lies past the
+#: frame (named, not screened by ``surrogate="auto"``).
+BORDER_FAMILIES = {"conv_reflect": ReflectConvSurrogate,
+                   "conv_circular": CircularConvSurrogate}
+
 SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
                   "downsample": DownsampleSurrogate, "dense": DenseSurrogate}
 
 
+#: Every family by name.
+ALL_FAMILIES = {**FAMILIES, **BORDER_FAMILIES, **SHAPE_FAMILIES}
+
 #: The families with a kernel (two convolutions); "mixing" is per-pixel.
 KERNEL_FAMILIES = ("conv", "conv_scene", "conv_mlp", "conv_mask",
-                   "downsample")
+                   "downsample", "conv_reflect", "conv_circular")
 #: The effective kernel the conv families cover by default: two 5x5 layers.
 DEFAULT_KERNEL_SIZE = 9
 
@@ -234,7 +257,8 @@ def check_kernel_size(surrogate, kernel_size: Optional[int]) -> None:
 def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
                    kernel_size: Optional[int] = None, *,
                    factor: int = 2) -> nn.Module:
-  """A family name of :data:`FAMILIES` or :data:`SHAPE_FAMILIES` -> its
+  """A family name of :data:`FAMILIES`, :data:`BORDER_FAMILIES` or
+  :data:`SHAPE_FAMILIES` -> its
   module (``out_channels`` = C_obs); a module is returned as it is.
 
   ``kernel_size``: K, the size of the largest kernel a family of
@@ -250,7 +274,7 @@ def make_surrogate(surrogate: Union[str, nn.Module], out_channels: int,
   if isinstance(surrogate, nn.Module):
     check_kernel_size(surrogate, kernel_size)
     return surrogate
-  families = {**FAMILIES, **SHAPE_FAMILIES}
+  families = ALL_FAMILIES
   if surrogate in families:
     kw = {"out_channels": out_channels}
     if surrogate == "downsample":
