@@ -114,8 +114,11 @@ def add_parser(sub) -> None:
   """``blindinv launch``'s subcommand."""
   import argparse
   m = sub.add_parser("launch", help="run 'solve' as several local processes "
-                     "of one solve (docs/distributed.md)")
-  m.add_argument("--local-processes", type=int, required=True, metavar="P")
+                     "of one solve (docs/distributed.md)", description="e.g. "
+                     "blindinv launch --local-processes 2 --cpu-devices 2 -- "
+                     "solve --observations y.npy --out out")
+  m.add_argument("--local-processes", type=int, required=True, metavar="P",
+                 help="processes of the one solve to start on this machine")
   m.add_argument("--cpu-devices", type=int, metavar="D", help="on the CPU, "
                  "with D simulated devices per process")
   m.add_argument("--port", type=int, help="the coordinator's port (default: "
