@@ -70,9 +70,10 @@ def run_layout(layout: str, observations, a) -> dict:
                             stderr=subprocess.STDOUT, text=True)
            for i in range(processes)]
   outs = [p.communicate()[0] for p in procs]
-  for p, o in zip(procs, outs):
+  for i, (p, o) in enumerate(zip(procs, outs)):
     if p.returncode:
-      raise RuntimeError(o[-3000:])
+      raise RuntimeError(f"{layout}, process {i} exited with status "
+                         f"{p.returncode}:\n{o[-3000:]}")
   line = [l for l in outs[0].splitlines() if l.startswith("RESULT ")][0]
   return {"layout": layout, "processes": processes,
           "devices_per_process": devices, **json.loads(line[7:]),
