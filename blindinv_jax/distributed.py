@@ -79,6 +79,11 @@ def _data_sharding(mesh, ndim: int, axis: int = 0):
 def process_rows(n: int, mesh) -> slice:
   """The rows of ``[N, ...]`` that this process's devices hold when it is
   split along ``mesh``'s ``"data"`` axis (a contiguous block)."""
+  size = mesh.shape["data"]
+  if n % size:
+    raise ValueError(f"N = {n} observations do not split evenly over the "
+                     f"mesh's {size} 'data' devices ({jax.process_count()} "
+                     f"process(es)); use a multiple of {size}.")
   idx = _data_sharding(mesh, 1).addressable_devices_indices_map((n,))
   starts = sorted({s[0].start or 0 for s in idx.values()})
   stops = sorted({n if s[0].stop is None else s[0].stop for s in idx.values()})

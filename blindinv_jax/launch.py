@@ -200,10 +200,11 @@ def launch(command: List[str], processes: int, *,
         _stop(procs)
         for t in threads:
           t.join(1)
+        hint = ("fix the error above and run the command again" if code == 2
+                else "run the same command with --resume to continue from "
+                "the last checkpoint")
         print(f"blindinv launch: process {i} exited with status {code}; "
-              f"stopped the others. Run the same command again to resume "
-              "from the last checkpoint (blindinv solve --resume).",
-              file=sys.stderr)
+              f"stopped the others; {hint}.", file=sys.stderr)
         return code if code > 0 else 1
       if all(c == 0 for c in codes):
         for t in threads:

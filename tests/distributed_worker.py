@@ -37,6 +37,12 @@ y = np.asarray(ops.blur(x, ops.gaussian_kernel(3, 1.0)))
 mesh = distributed.global_mesh()
 rows = distributed.process_rows(len(y), mesh)
 assert rows.stop - rows.start == 4, rows
+try:
+  distributed.process_rows(6, mesh)
+except ValueError as e:
+  assert "do not split evenly over the mesh's 4 'data' devices" in str(e)
+else:
+  raise AssertionError("6 rows on 4 devices were not refused")
 cfg = solver.SolverConfig(outer_steps=int(os.environ.get("STEPS", 4)),
                           surrogate_steps=3, latent_steps=3, latent_lr=3e-2,
                           unroll=1, restarts=2)

@@ -134,6 +134,7 @@ def test_launcher_stops_the_others_when_one_fails(tmp_path, capsys):
   out = capsys.readouterr()
   assert "[p1] boom" in out.out
   assert "process 1 exited with status 3; stopped the others" in out.err
+  assert "--resume" in out.err
 
 
 @pytest.mark.parametrize("command,processes,match", [
