@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import distributed, latent, minibatch, runner
+from blindinv_jax import distributed, latent, runner
 from blindinv_jax.algorithm import select_best
 from blindinv_jax.config import TUNED, SolverConfig, for_prior
-from blindinv_jax.parallel import shard_latents
+from blindinv_jax.parallel import local_latents, shard_latents
 from blindinv_jax.validation import (
   check_positive_int,
   validate_observations,
@@ -112,16 +112,14 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
                             forward=latent.describe(forward))
     if view is not None:
       checkpoint_dir = distributed.process_folder(checkpoint_dir)
-      ident = {**ident, "process": jax.process_index(),
-               "processes": jax.process_count(), "observations_total": n}
+      ident = {**ident, **distributed.process_identity(n)}
     ckpt = runner.Checkpoint(
         pathlib.Path(checkpoint_dir) / "pgd_state.ckpt", kind="pgd_state",
         identity=ident, every=checkpoint_every,
         agree=None if view is None else distributed.common_step)
   if mesh is not None:
-    mask = minibatch.latent_leaves(config, state.opt)
-    state = latent.LatentState(z=state.z[:, rows], opt=jax.tree_util.tree_map(
-        lambda is_z, a: a[:, rows] if is_z else a, mask, state.opt))
+    state = latent.LatentState(*local_latents(state.z, state.opt, config,
+                                              rows))
     y = shard_latents(mesh, y_host, state.z, state.opt, config, n)[0]
     prepare = lambda st, args: (latent.LatentState(*shard_latents(
         mesh, y_host, st.z, st.opt, config, n)[1:]), args)

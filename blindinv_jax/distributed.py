@@ -137,13 +137,15 @@ def to_host(tree):
   replicated leaves read locally, leaves sharded across processes gathered
   (a collective: every process must call it)."""
   from jax.experimental import multihost_utils
+  leaves = jax.tree_util.tree_leaves(tree)
+  if all(getattr(a, "is_fully_addressable", True) for a in leaves):
+    return jax.device_get(tree)               # one process: one transfer
 
   def leaf(a):
-    if not isinstance(a, jax.Array) or a.is_fully_addressable:
-      return np.asarray(jax.device_get(a))
-    if a.is_fully_replicated:
-      return np.asarray(a.addressable_data(0))
-    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    if isinstance(a, jax.Array) and not (a.is_fully_addressable or
+                                         a.is_fully_replicated):
+      return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return local_block(a)
   return jax.tree_util.tree_map(leaf, tree)
 
 
@@ -218,6 +220,13 @@ def check_processes(folder, processes: int) -> None:
                      f"solve runs on {now}. Resume it with {was} (the same "
                      "--local-processes / --num-processes), or start afresh "
                      "in a new output folder (or with --overwrite).")
+
+
+def process_identity(n: int) -> dict:
+  """What a run that spans processes adds to its checkpoint's identity:
+  this process, the number of processes and all of them's N."""
+  return {"process": jax.process_index(), "processes": jax.process_count(),
+          "observations_total": n}
 
 
 def process_folder(folder) -> pathlib.Path:

@@ -96,12 +96,10 @@ def own_rows(array, mesh):
 def check_resume(folder, mesh) -> None:
   """``--resume``: refuses a checkpoint folder of another number of
   processes, or one that holds no checkpoint of this process's part."""
-  import jax
   folder = pathlib.Path(folder)
-  distributed.check_processes(folder, jax.process_count() if mesh is not None
-                              else 1)
-  part = (folder if mesh is None else
-          folder / f"p{jax.process_index()}of{jax.process_count()}")
+  if mesh is None:
+    distributed.check_processes(folder, 1)
+  part = folder if mesh is None else distributed.process_folder(folder)
   if not (part / "solve_state.ckpt").is_file():
     raise FileNotFoundError(
         f"--resume: no solve checkpoint at {str(folder)!r}; run without "

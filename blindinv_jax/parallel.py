@@ -26,12 +26,20 @@ def auto_mesh(mesh):
               axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
+def local_latents(z, opt, config: SolverConfig, rows: slice):
+  """``(z, opt)`` as one process holds them: the latents ``[R, N, S, L]``
+  and their per-latent Adam moments cut to its ``rows``, shared leaves
+  (step counts) whole."""
+  mask = minibatch.latent_leaves(config, opt)
+  return z[:, rows], jax.tree_util.tree_map(
+      lambda is_z, a: a[:, rows] if is_z else a, mask, opt)
+
+
 def local_view(state: SolverState, config: SolverConfig, rows: slice):
-  """The state as one process holds it: the latents ``[R, N, S, L]`` and
-  their Adam moments cut to its ``rows``, everything else whole."""
-  mask = minibatch.latent_leaves(config, state.latent_opt)
-  return state.replace(z=state.z[:, rows], latent_opt=jax.tree_util.tree_map(
-      lambda is_z, a: a[:, rows] if is_z else a, mask, state.latent_opt))
+  """The state as one process holds it (:func:`local_latents`),
+  everything else whole."""
+  z, opt = local_latents(state.z, state.latent_opt, config, rows)
+  return state.replace(z=z, latent_opt=opt)
 
 
 def _placers(mesh, n: int):
@@ -61,18 +69,23 @@ def _check_split(mesh, n: int):
   return mesh
 
 
-def shard_latents(mesh, y, z, opt, config: SolverConfig,
-                  n: int | None = None):
-  """:func:`shard` for a latent-only method (PGD): ``(y, z, opt)`` with y
-  and the latents ``z [R, N, S, L]`` (and their Adam moments ``opt``)
-  along ``"data"``."""
-  n = y.shape[0] if n is None else n
+def _shard(mesh, y, z, opt, config: SolverConfig, n: int):
+  """``(y, z, opt, whole)``: y and the latents along ``"data"``, and the
+  function that replicates any other leaf."""
   mesh = _check_split(mesh, n)
   by_obs, whole = _placers(mesh, n)
   mask = minibatch.latent_leaves(config, opt)
   return (distributed.global_rows(y, mesh, n), by_obs(z),
           jax.tree_util.tree_map(lambda is_z, a: by_obs(a) if is_z
-                                 else whole(a), mask, opt))
+                                 else whole(a), mask, opt), whole)
+
+
+def shard_latents(mesh, y, z, opt, config: SolverConfig,
+                  n: int | None = None):
+  """:func:`shard` for a latent-only method (PGD): ``(y, z, opt)`` with y
+  and the latents ``z [R, N, S, L]`` (and their Adam moments ``opt``)
+  along ``"data"``."""
+  return _shard(mesh, y, z, opt, config, y.shape[0] if n is None else n)[:3]
 
 
 def shard(mesh, y, state: SolverState, config: SolverConfig,
@@ -87,10 +100,8 @@ def shard(mesh, y, state: SolverState, config: SolverConfig,
   whole; ``n`` is the global N. N must be a multiple of the ``"data"``
   axis size.
   """
-  n = y.shape[0] if n is None else n
-  y, z, latent_opt = shard_latents(mesh, y, state.z, state.latent_opt,
-                                   config, n)
-  whole = _placers(_check_split(mesh, n), n)[1]
+  y, z, latent_opt, whole = _shard(mesh, y, state.z, state.latent_opt,
+                                   config, y.shape[0] if n is None else n)
   return y, state.replace(
       z=z, latent_opt=latent_opt,
       surrogate_params=jax.tree_util.tree_map(whole, state.surrogate_params),

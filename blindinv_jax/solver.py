@@ -320,7 +320,7 @@ def _processes(y, mesh, checkpoint_dir, init_latents) -> Optional[_Processes]:
   view = distributed.global_view(y, mesh)
   if view is None:
     return None
-  (n, rows), i, p = view, jax.process_index(), jax.process_count()
+  n, rows = view
   if init_latents is not None:
     init_latents = np.concatenate(list(distributed.all_values(init_latents)))
   if checkpoint_dir is not None:
@@ -330,8 +330,7 @@ def _processes(y, mesh, checkpoint_dir, init_latents) -> Optional[_Processes]:
             init_latents[:len(head)])
   return _Processes(n=n, rows=rows, checkpoint_dir=checkpoint_dir,
                     init_latents=init_latents, screen=screen,
-                    identity={"process": i, "processes": p,
-                              "observations_total": n})
+                    identity=distributed.process_identity(n))
 
 
 def _shape_family(y, prior) -> Optional[str]:
