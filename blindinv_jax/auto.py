@@ -42,7 +42,7 @@ import numpy as np
 
 from blindinv_jax import algorithm, resume, runner
 from blindinv_jax.algorithm import stack_sources
-from blindinv_jax.config import TUNED, for_prior
+from blindinv_jax.config import TUNED, as_identity, for_prior
 from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
 from blindinv_jax.validation import check_positive_int
 
@@ -173,7 +173,7 @@ def choice_identity(y, prior, num_sources, families, config, key,
   S (or "auto"), the families, the key, the screening settings and the
   config (less ``outer_steps``, which a resumed solve may grow)."""
   from blindinv_jax import __version__
-  cfg = dataclasses.asdict(TUNED if config is None else config)
+  cfg = as_identity(TUNED if config is None else config)
   cfg.pop("outer_steps")
   return {"observations": resume.fingerprint(np.asarray(y, np.float32)),
           "prior": resume.fingerprint(*jax.tree_util.tree_leaves(prior)),

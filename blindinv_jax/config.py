@@ -14,6 +14,7 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from blindinv_jax.extension import KINDS as EXTENSIONS
 from blindinv_jax.precision import check_precision
 from blindinv_jax.validation import check_positive_int, check_positive_number
 
@@ -83,6 +84,16 @@ class SolverConfig:
       backend's default for float32), ``"float32"``, ``"tensorfloat32"``
       or ``"bfloat16"``. Latents, optimiser states, the surrogate and the
       losses stay float32.
+    extension: range extension of the latent phase
+      (:mod:`blindinv_jax.extension`): ``None`` (the recoveries are
+      ``G(z)``), ``"ilo"`` (a deviation of G's output at
+      ``extension_depth``, in an l1 ball) or ``"sparse"`` (a deviation of
+      the image, or of a depth, with an l1 penalty).
+    extension_depth: the generator depth the deviation is added at
+      (``None``: 1 for ``"ilo"``, the image for ``"sparse"``).
+    extension_radius: ``"ilo"``'s ball: the mean absolute deviation allowed
+      per entry of the depth's output.
+    extension_shrink: ``"sparse"``'s soft-threshold after every latent step.
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -99,6 +110,10 @@ class SolverConfig:
   unroll: Union[None, int, str] = None
   grad_pieces: Optional[int] = None
   precision: Optional[str] = None
+  extension: Optional[str] = None
+  extension_depth: Optional[int] = None
+  extension_radius: float = 0.05
+  extension_shrink: float = 1e-3
 
   def replace(self, **kw) -> "SolverConfig":
     return dataclasses.replace(self, **kw)
@@ -124,6 +139,15 @@ class SolverConfig:
       raise ValueError(f"SolverConfig.unroll must be None, 'full' or a "
                        f"positive int, got {self.unroll!r}.")
     check_precision(self.precision)
+    if self.extension is not None and self.extension not in EXTENSIONS:
+      raise ValueError(f"SolverConfig.extension must be None or one of "
+                       f"{EXTENSIONS}, got {self.extension!r}.")
+    check_positive_number("SolverConfig.extension_radius",
+                          self.extension_radius)
+    if not (isinstance(self.extension_shrink, (int, float)) and
+            self.extension_shrink >= 0):
+      raise ValueError(f"SolverConfig.extension_shrink must be >= 0, got "
+                       f"{self.extension_shrink!r}.")
     if self.select not in SELECT:
       raise ValueError(f"SolverConfig.select must be one of {SELECT}, got "
                        f"{self.select!r}.")
@@ -131,6 +155,16 @@ class SolverConfig:
       raise ValueError(f"SolverConfig.loss must be 'l1' or 'l2', got "
                        f"{self.loss!r}.")
     return self
+
+
+def as_identity(config: SolverConfig) -> dict:
+  """``config`` as a run's identity records it (JSON): the extension's
+  fields only when it is on (files written before it existed lack them)."""
+  cfg = dataclasses.asdict(config)
+  if config.extension is None:
+    for f in [f for f in cfg if f.startswith("extension")]:
+      cfg.pop(f)
+  return cfg
 
 
 def resolve_alpha(config: SolverConfig, prior) -> Tuple[SolverConfig, str]:

@@ -22,7 +22,7 @@ from blindinv_jax.algorithm import (
   project_latents,
   stack_sources,
 )
-from blindinv_jax.config import SolverConfig
+from blindinv_jax.config import SolverConfig, as_identity
 
 
 class LatentState(flax.struct.PyTreeNode):
@@ -88,7 +88,7 @@ def identity(y, prior, config: SolverConfig, key, num_sources: int,
   step size is constant) and ``extra`` (e.g. the forward model's name, the
   latents a refinement starts from)."""
   from blindinv_jax import __version__
-  cfg = {f: v for f, v in dataclasses.asdict(config).items()
+  cfg = {f: v for f, v in as_identity(config).items()
          if f not in ("surrogate_steps", "surrogate_lr", "batch_size")}
   if config.latent_lr_end is None:      # else the decay depends on T
     cfg.pop("outer_steps")              # a resumed run may run longer

@@ -113,7 +113,8 @@ def _section(obj, optional_types: dict):
 #: The types of the fields whose default is None (placeholders).
 _OPTIONAL_TYPES = {"latent_lr_end": float, "batch_size": int, "unroll": str,
                    "grad_pieces": int, "precision": str, "image_size": int,
-                   "data_dir": str}
+                   "data_dir": str, "extension": str,
+                   "extension_depth": int}
 
 
 def experiment_config(name: str, title: str, *,

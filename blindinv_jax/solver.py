@@ -22,9 +22,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import algorithm, auto, distributed, minibatch, resume, runner
+from blindinv_jax import (
+  algorithm,
+  auto,
+  distributed,
+  extension,
+  minibatch,
+  resume,
+  runner,
+)
 from blindinv_jax.algorithm import SolverState
-from blindinv_jax.config import FAST, PAPER, TUNED, SolverConfig, for_prior  # noqa: F401
+from blindinv_jax.config import (  # noqa: F401
+  FAST,
+  PAPER,
+  TUNED,
+  SolverConfig,
+  as_identity,
+  for_prior,
+)
 from blindinv_jax.models.surrogates import (
   centres_kernel,
   check_kernel_size,
@@ -76,7 +91,10 @@ class SolveResult(flax.struct.PyTreeNode):
   of the kept restart; state: the final :class:`SolverState` (all restarts);
   message: empty, or why the solve stopped early (a non-finite loss);
   choice: the :class:`blindinv_jax.auto.SurrogateChoice` of an ``"auto"``
-  surrogate or S (None when both were named).
+  surrogate or S (None when both were named); deviations: with
+  ``config.extension``, the range extension's ``d [N, S, h, w, f]``
+  (:mod:`blindinv_jax.extension`; the latents are then the z part only),
+  else None.
   """
   sources: jax.Array
   latents: jax.Array
@@ -88,6 +106,7 @@ class SolveResult(flax.struct.PyTreeNode):
   surrogate: nn.Module = flax.struct.field(pytree_node=False)
   message: str = flax.struct.field(pytree_node=False, default="")
   choice: Any = flax.struct.field(pytree_node=False, default=None)
+  deviations: Any = None
 
   def blind_signal(self, y, prior=None, steps: int = 500) -> dict:
     """Is the recovery likely better than the observations ``y [N, H, W,
@@ -103,7 +122,7 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
                    key, init_latents=None) -> dict:
   """What a solve's checkpoint must match to be resumed (JSON)."""
   from blindinv_jax import __version__
-  cfg = dataclasses.asdict(config)
+  cfg = as_identity(config)
   if config.latent_lr_end is None:      # else the decay depends on T
     cfg.pop("outer_steps")              # a resumed run may run longer
   for f in ("grad_pieces", "precision"):  # absent from older files
@@ -166,9 +185,20 @@ def _result(state, history, y, prior, module, config, message=""):
     eligible = off <= jnp.min(off) + CENTRE_TOLERANCE
   x, z, params, y_hat, best = distributed.gathered(
       finalize(state, y, prior, module, eligible))
+  z, deviations = extension.split_latents(z, prior)
   return SolveResult(sources=x, latents=z, surrogate_params=params,
                      reconstruction=y_hat, history=history, best_restart=best,
-                     state=state, surrogate=module, message=message)
+                     state=state, surrogate=module, message=message,
+                     deviations=deviations)
+
+
+def _extended(prior, config: SolverConfig, init_latents):
+  """The prior the solve runs (:func:`blindinv_jax.extension.extend`) and
+  the initial latents on its latent (``d = 0``)."""
+  extended = extension.extend(prior, config)
+  if extended is not prior and init_latents is not None:
+    init_latents = extension.pad(jnp.asarray(init_latents), extended)
+  return extended, init_latents
 
 
 def solve(y, prior, *, num_sources: Union[int, str] = 1,
@@ -273,6 +303,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       y, prior, num_sources, surrogate, config, key, init_latents,
       kernel_size)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
+  prior, init_latents = _extended(prior, config, init_latents)
   n = y_host.shape[0] if procs is None else procs.n
   step = algorithm.outer_step
   if config.batch_size is not None and config.batch_size < n:

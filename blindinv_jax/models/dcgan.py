@@ -178,21 +178,33 @@ class Generator(nn.Module):
   ``conv_transpose`` picks how the stride-2 layers are computed, with the same
   parameters and output: ``"phase"`` (:class:`PhaseConvTranspose`, fast
   weight gradients on CPU) or ``"lax"`` (``nn.ConvTranspose``).
+
+  Depths (the intermediate-layer hook): depth 0 is the output of the Dense
+  projection (``g_base``, after BatchNorm and ReLU), depth i that of stage
+  i, depth ``len(g_stages)`` the image. ``start`` (-1: the input is z, else
+  the input is the output of depth ``start``) and ``stop`` (None: the image)
+  run only the layers in between: ``G(z) == G(G(z, stop=d), start=d)``.
   """
   config: DCGANConfig
   conv_transpose: str = "phase"
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = False, start: int = -1,
+               stop: int | None = None) -> jax.Array:
     cfg = self.config
+    stop = len(cfg.g_stages) if stop is None else stop
     norm = lambda i: nn.BatchNorm(use_running_average=not train,
                                   momentum=cfg.bn_momentum, name=f"bn{i}")
     up = {"phase": PhaseConvTranspose,
           "lax": partial(nn.ConvTranspose, padding="SAME")}[self.conv_transpose]
-    h, w, f = cfg.g_base
-    x = nn.Dense(features=h * w * f, use_bias=False, name="dense")(z)
-    x = nn.relu(norm(0)(x.reshape(z.shape[0], h, w, f)))
+    x = z
+    if start < 0 <= stop:
+      h, w, f = cfg.g_base
+      x = nn.Dense(features=h * w * f, use_bias=False, name="dense")(z)
+      x = nn.relu(norm(0)(x.reshape(z.shape[0], h, w, f)))
     for i, (feat, k, s) in enumerate(cfg.g_stages, start=1):
+      if not start < i <= stop:
+        continue
       last = i == len(cfg.g_stages)
       if s == 1:
         x = Conv(features=feat, kernel_size=(k, k), use_bias=last,
@@ -202,6 +214,18 @@ class Generator(nn.Module):
                use_bias=last, name=f"conv{i}")(x)
       x = jnp.tanh(x) if last else nn.relu(norm(i)(x))
     return x
+
+
+def depth_shapes(base, stages) -> Tuple[Tuple[int, int, int], ...]:
+  """The ``(h, w, features)`` of every depth of a generator or decoder made
+  of a base tensor ``base`` and ``stages`` (depth 0: the base; depth i: the
+  output of stage i; the last: the image)."""
+  h, w, f = base
+  shapes = [(h, w, f)]
+  for feat, _, s in stages:
+    h, w = h * s, w * s
+    shapes.append((h, w, feat))
+  return tuple(shapes)
 
 
 class Discriminator(nn.Module):

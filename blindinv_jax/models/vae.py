@@ -13,7 +13,7 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
+from typing import Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -89,16 +89,28 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-  """z ``[B, latent_dim]`` -> images ``[B, H, W, C]`` in ``[-1, 1]``."""
+  """z ``[B, latent_dim]`` -> images ``[B, H, W, C]`` in ``[-1, 1]``.
+
+  Depths as the DCGAN generator's (:class:`blindinv_jax.models.dcgan.
+  Generator`): depth 0 is the ``dec_base`` tensor after the two Dense
+  layers, depth i the output of stage i; ``start``/``stop`` run the layers
+  in between.
+  """
   config: VAEConfig
 
   @nn.compact
-  def __call__(self, z: jax.Array) -> jax.Array:
+  def __call__(self, z: jax.Array, start: int = -1,
+               stop: Optional[int] = None) -> jax.Array:
     cfg = self.config
-    h, w, f = cfg.dec_base
-    x = nn.relu(nn.Dense(cfg.hidden, name="hidden")(z))
-    x = nn.relu(nn.Dense(h * w * f, name="base")(x)).reshape(-1, h, w, f)
+    stop = len(cfg.dec_stages) if stop is None else stop
+    x = z
+    if start < 0 <= stop:
+      h, w, f = cfg.dec_base
+      x = nn.relu(nn.Dense(cfg.hidden, name="hidden")(z))
+      x = nn.relu(nn.Dense(h * w * f, name="base")(x)).reshape(-1, h, w, f)
     for i, (feat, k, s) in enumerate(cfg.dec_stages, start=1):
+      if not start < i <= stop:
+        continue
       last = i == len(cfg.dec_stages)
       layer = (Conv if s == 1 else PhaseConvTranspose)
       kw = {} if s == 1 else {"strides": (s, s)}

@@ -27,6 +27,7 @@ from blindinv_jax.models.dcgan import (
   DCGANConfig,
   Discriminator,
   Generator,
+  depth_shapes,
   init_variables_fn,
   sample_latents,
 )
@@ -45,6 +46,9 @@ class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
   ``sample_latents(key, shape)``: ``[*shape, latent_dim]`` uniform in
   ``[-1, 1]``; ``project_latents(z, clip)``: the clip to ``[-clip, clip]``.
   Both networks run in inference mode (BatchNorm running averages).
+  The intermediate-layer hook (``depth_shapes``, ``intermediate``,
+  ``from_intermediate``; :mod:`blindinv_jax.extension`) reads the
+  generator's depths (:class:`blindinv_jax.models.dcgan.Generator`).
   """
   g_vars: Any
   d_vars: Any
@@ -57,6 +61,21 @@ class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
   def generate(self, z: jax.Array) -> jax.Array:
     return over_batch(partial(Generator(self.config).apply, self.g_vars), z,
                       1, self.image_shape)
+
+  @property
+  def depth_shapes(self):
+    """``(h, w, features)`` of each depth of G (the last: the image)."""
+    return depth_shapes(self.config.g_base, self.config.g_stages)
+
+  def intermediate(self, z: jax.Array, depth: int) -> jax.Array:
+    """z ``[..., L]`` -> G's output at ``depth`` ``[..., h, w, f]``."""
+    fn = lambda z: Generator(self.config).apply(self.g_vars, z, stop=depth)
+    return over_batch(fn, z, 1, self.depth_shapes[depth])
+
+  def from_intermediate(self, h: jax.Array, depth: int) -> jax.Array:
+    """G's layers after ``depth``: ``[..., h, w, f]`` -> images."""
+    fn = lambda h: Generator(self.config).apply(self.g_vars, h, start=depth)
+    return over_batch(fn, h, 3, self.image_shape)
 
   def discriminate(self, x: jax.Array) -> jax.Array:
     return over_batch(partial(Discriminator(self.config).apply, self.d_vars),

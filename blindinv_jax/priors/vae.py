@@ -21,6 +21,7 @@ from blindinv_jax.models.vae import (
   VAEConfig,
   init_variables_fn,
 )
+from blindinv_jax.models.dcgan import depth_shapes
 from blindinv_jax.priors.base import TrainedPrior, over_batch, project, sample
 from blindinv_jax.priors.io import jsonable, register_kind, restore_like
 
@@ -34,6 +35,8 @@ class VAEPrior(TrainedPrior, flax.struct.PyTreeNode):
   ``generate(z)``: z ``[..., latent_dim]`` -> images ``[..., H, W, C]``;
   ``sample_latents``: standard normal; ``project_latents``: identity or the
   ball of ``radius``; ``encode(x)``: the encoder's mean ``[..., L]``.
+  The intermediate-layer hook (``depth_shapes``, ``intermediate``,
+  ``from_intermediate``) reads the decoder's depths.
   """
   dec_vars: Any
   enc_vars: Any
@@ -47,6 +50,21 @@ class VAEPrior(TrainedPrior, flax.struct.PyTreeNode):
   def generate(self, z: jax.Array) -> jax.Array:
     return over_batch(partial(Decoder(self.config).apply, self.dec_vars), z,
                       1, self.image_shape)
+
+  @property
+  def depth_shapes(self):
+    """``(h, w, features)`` of each depth of the decoder (last: the image)."""
+    return depth_shapes(self.config.dec_base, self.config.dec_stages)
+
+  def intermediate(self, z: jax.Array, depth: int) -> jax.Array:
+    """z ``[..., L]`` -> the decoder's output at ``depth``."""
+    fn = lambda z: Decoder(self.config).apply(self.dec_vars, z, stop=depth)
+    return over_batch(fn, z, 1, self.depth_shapes[depth])
+
+  def from_intermediate(self, h: jax.Array, depth: int) -> jax.Array:
+    """The decoder's layers after ``depth``: ``[..., h, w, f]`` -> images."""
+    fn = lambda h: Decoder(self.config).apply(self.dec_vars, h, start=depth)
+    return over_batch(fn, h, 3, self.image_shape)
 
   def encode(self, x: jax.Array) -> jax.Array:
     mean = lambda x: Encoder(self.config).apply(self.enc_vars, x)[0]
