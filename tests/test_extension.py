@@ -5,8 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from blindinv_jax import baselines, data, extension, priors, solver
-from blindinv_jax import operators as ops
+from blindinv_jax import (
+  baselines,
+  data,
+  extension,
+  operators as ops,
+  priors,
+  solver,
+)
 from blindinv_jax.config import SolverConfig
 
 QUICK = SolverConfig(outer_steps=2, surrogate_steps=2, latent_steps=3,

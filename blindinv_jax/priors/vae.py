@@ -15,13 +15,13 @@ import flax
 import jax
 
 from blindinv_jax import checkpoint
+from blindinv_jax.models.dcgan import depth_shapes
 from blindinv_jax.models.vae import (
   Decoder,
   Encoder,
   VAEConfig,
   init_variables_fn,
 )
-from blindinv_jax.models.dcgan import depth_shapes
 from blindinv_jax.priors.base import TrainedPrior, over_batch, project, sample
 from blindinv_jax.priors.io import jsonable, register_kind, restore_like
 

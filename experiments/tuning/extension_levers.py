@@ -26,8 +26,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import algorithm, baselines, data, extension, metrics
-from blindinv_jax import priors, solver, tasks
+from blindinv_jax import (
+  algorithm,
+  baselines,
+  data,
+  extension,
+  latent,
+  metrics,
+  priors,
+  solver,
+  tasks,
+)
 from blindinv_jax.config import TUNED
 from blindinv_jax.models.surrogates import effective_kernel
 
@@ -89,13 +98,13 @@ def main(argv=None):
                          key=jax.random.key(0))
       x0, z0, params = res.sources, res.latents, res.surrogate_params
       surrogate = res.surrogate
-      forward = lambda p, s: surrogate.apply(p, algorithm.stack_sources(s))
+      forward = latent.ParamForward(surrogate=surrogate)
       k0 = metrics.kernel_error(np.asarray(effective_kernel(params))[:, :, 0,
                                                                      0],
                                 np.asarray(info["kernel"]))["error"]
     else:
       x0, z0, _ = baselines.pgd(y, prior, fwd, config=cfg0)
-      params, forward, k0 = None, (lambda p, s: fwd(s)), None
+      params, forward, k0 = None, latent.ParamForward(known=fwd), None
     p0 = np.asarray(metrics.psnr(np.asarray(x0[:, 0]), x))
     rows.append({"method": method, "variant": "none", "psnr": float(p0.mean()),
                  "paired": 0.0, "paired_se": 0.0, "kernel_error": k0,
