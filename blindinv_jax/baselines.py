@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from blindinv_jax import distributed, latent, runner
+from blindinv_jax import distributed, extension, latent, runner
 from blindinv_jax.algorithm import select_best
 from blindinv_jax.config import TUNED, SolverConfig, for_prior
 from blindinv_jax.parallel import local_latents, shard_latents
@@ -98,6 +98,7 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
                      f"got {type(forward).__name__}.")
   key = jax.random.key(0) if key is None else key
   check_positive_int("checkpoint_every", checkpoint_every)
+  prior = extension.extend(prior, config)
   view = distributed.global_view(y, mesh)
   n, rows = (y.shape[0], slice(None)) if view is None else view
   y_host = y
@@ -134,7 +135,7 @@ def pgd(y, prior, forward: Optional[Forward] = None, *,
           np.full(config.restarts, np.inf, np.float32))
   z, _ = select_best(jnp.asarray(loss), out.state.z)
   x, z = distributed.gathered((prior.generate(z), z))
-  return x, z, jnp.asarray(loss)
+  return x, extension.split_latents(z, prior)[0], jnp.asarray(loss)
 
 
 def bicubic_upsample(y, factor: int) -> jax.Array:

@@ -233,6 +233,7 @@ def _prior_report(args):
   import numpy as np
 
   from blindinv_jax import data as data_lib
+  from blindinv_jax.options import extended_prior
   from blindinv_jax.priors import resolve
   from blindinv_jax.report import prior_report
   from blindinv_jax.validation import check_positive_int
@@ -263,10 +264,14 @@ def _prior_report(args):
              "before a solve (the solve gives its own)."]
     V.refuse(bad)
   rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out,
-                     observations=y)
+                     observations=y, extended=extended_prior(args, prior))
   print(f"representation error: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f}"
         f" dB (median {rep['psnr_median']:.2f}, worst {rep['psnr_min']:.2f}), "
         f"SSIM {rep['ssim'][0]:.3f}")
+  if "extended" in rep:
+    e = rep["extended"]
+    print(f"with the range extension ({e['extension']}): PSNR "
+          f"{e['psnr'][0]:.2f} ± {e['psnr'][1]:.2f} dB, SSIM {e['ssim'][0]:.3f}")
   print(rep["verdict"] if y is None else rep["observations"]["message"])
   print(f"wrote samples.png, worst.png, report.json to {out}")
 
@@ -294,7 +299,7 @@ def add_input_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  from blindinv_jax.options import add_solver_args
+  from blindinv_jax.options import add_extension_args, add_solver_args
   p = argparse.ArgumentParser(prog="blindinv", description=__doc__.split(
       "\n")[0])
   sub = p.add_subparsers(dest="command", required=True)
@@ -393,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "(read with --layout and --range as blindinv solve reads "
                  "them)")
   add_input_args(r)
+  add_extension_args(r)
   r.add_argument("--snapshots", action="store_true", help="--prior is a "
                  "train-prior workdir: score each snapshot, name the best "
                  "(choose on --split val, never on test)")

@@ -94,6 +94,9 @@ class SolverConfig:
     extension_radius: ``"ilo"``'s ball: the mean absolute deviation allowed
       per entry of the depth's output.
     extension_shrink: ``"sparse"``'s soft-threshold after every latent step.
+    extension_from: the outer step from which the deviation moves (before
+      it, it stays 0 and the steps are the plain solve's); 0: from the
+      first.
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -114,6 +117,7 @@ class SolverConfig:
   extension_depth: Optional[int] = None
   extension_radius: float = 0.05
   extension_shrink: float = 1e-3
+  extension_from: int = 0
 
   def replace(self, **kw) -> "SolverConfig":
     return dataclasses.replace(self, **kw)
@@ -144,6 +148,10 @@ class SolverConfig:
                        f"{EXTENSIONS}, got {self.extension!r}.")
     check_positive_number("SolverConfig.extension_radius",
                           self.extension_radius)
+    if not (isinstance(self.extension_from, int) and
+            self.extension_from >= 0):
+      raise ValueError(f"SolverConfig.extension_from must be an int >= 0, "
+                       f"got {self.extension_from!r}.")
     if not (isinstance(self.extension_shrink, (int, float)) and
             self.extension_shrink >= 0):
       raise ValueError(f"SolverConfig.extension_shrink must be >= 0, got "

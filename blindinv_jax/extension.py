@@ -27,8 +27,9 @@ it, docs/priors.md); deviations at the image work with any prior.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import flax
 import jax
@@ -76,12 +77,15 @@ class ExtendedPrior(flax.struct.PyTreeNode):
   z from ``base``, d = 0; project_latents: ``base``'s P on z, the l1 ball
   (``"ilo"``) or the soft-threshold (``"sparse"``) on d; discriminate:
   ``base``'s. ``depth``: -1 or the image's depth for deviations of the image.
+  ``active``: None (always on) or a traced bool: while False, P sets d to
+  0, so ``generate`` is ``base``'s (:class:`GatedStep` sets it per step).
   """
   base: Any
   kind: str = flax.struct.field(pytree_node=False)
   depth: int = flax.struct.field(pytree_node=False)
   radius: float = flax.struct.field(pytree_node=False, default=0.0)
   shrink: float = flax.struct.field(pytree_node=False, default=0.0)
+  active: Any = None
 
   @property
   def deviation_shape(self) -> Tuple[int, ...]:
@@ -135,7 +139,48 @@ class ExtendedPrior(flax.struct.PyTreeNode):
       d = l1_ball(d, self.radius * self.deviation_size)
     else:
       d = soft_threshold(d, self.shrink)
+    if self.active is not None:
+      d = jnp.where(self.active, d, jnp.zeros_like(d))
     return jnp.concatenate([self.base.project_latents(z, clip), d], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedStep:
+  """An outer step (:func:`blindinv_jax.algorithm.outer_step` or the
+  minibatch one) whose extended prior is active from outer step ``start``
+  on: before it, d stays 0 and the step is the plain solve's; at ``start``
+  the latents' Adam state starts afresh (a new variable joins them, as in
+  intermediate layer optimisation's layer-by-layer schedule)."""
+  step: Callable
+  start: int
+
+  def __call__(self, state, *args, prior, config, **kw):
+    from blindinv_jax.algorithm import latent_optimizer
+    fresh = jax.vmap(latent_optimizer(config).init)(state.z)
+    at = state.step == self.start
+    state = state.replace(latent_opt=jax.tree_util.tree_map(
+        lambda a, b: jnp.where(at, a, b), fresh, state.latent_opt))
+    return self.step(state, *args, prior=activate(
+        prior, state.step >= self.start), config=config, **kw)
+
+
+def activate(prior, on):
+  """``prior`` with its extension's ``active`` set to ``on`` (through a
+  precision wrapper's ``inner``); any other prior as it is."""
+  if isinstance(prior, ExtendedPrior):
+    return prior.replace(active=on)
+  if isinstance(getattr(prior, "inner", None), ExtendedPrior):
+    return prior.replace(inner=prior.inner.replace(active=on))
+  return prior
+
+
+def describe(prior) -> str:
+  """One line naming an extended prior's extension (e.g. for a report)."""
+  where = ("the image" if prior.depth < 0 else f"depth {prior.depth} ("
+           + "x".join(map(str, prior.deviation_shape)) + ")")
+  if prior.kind == "ilo":
+    return f"ilo at {where}, l1 ball of radius {prior.radius:g} per entry"
+  return f"sparse deviations at {where}, soft-threshold {prior.shrink:g}"
 
 
 def pad(z: jax.Array, prior: ExtendedPrior) -> jax.Array:

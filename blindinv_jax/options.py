@@ -78,6 +78,26 @@ def add_solver_args(ap: argparse.ArgumentParser, tuned_help: str = (
     group.add_argument(flag, type=typ, help=text.replace("%", "%%"))
 
 
+def add_extension_args(ap: argparse.ArgumentParser) -> None:
+  """The ``--extension*`` options of a projection (SolverConfig's range
+  extension, less ``extension_from``, which counts a solve's steps)."""
+  group = ap.add_argument_group("range extension (SolverConfig fields)")
+  for flag, (name, typ, text) in solver_flags().items():
+    if name.startswith("extension") and name != "extension_from":
+      group.add_argument(flag, type=typ, help=text.replace("%", "%%"))
+
+
+def extended_prior(args, prior):
+  """``prior`` with the range extension the command line names
+  (:func:`blindinv_jax.extension.extend`), or None without ``--extension``."""
+  from blindinv_jax import extension
+  over = {k: v for k, v in solver_overrides(args).items()
+          if k.startswith("extension")}
+  if over.get("extension") is None:
+    return None
+  return extension.extend(prior, TUNED.replace(**over).validate())
+
+
 def solver_overrides(args) -> dict:
   """The SolverConfig fields set on the command line."""
   return {field: getattr(args, field) for field, _, _ in

@@ -29,7 +29,7 @@ def verdict(psnr_mean: float) -> str:
 
 def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
                  restarts: int = 1, seed: int = 0, out=None,
-                 show: int = 8, observations=None) -> dict:
+                 show: int = 8, observations=None, extended=None) -> dict:
   """The representation error of ``prior`` on images ``x [N, H, W, C]``.
 
   Projects x onto the range of G; returns PSNR/SSIM (mean, std, median,
@@ -38,7 +38,10 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
   and adds ``"observations"``: :func:`blindinv_jax.verdict.before_solve`,
   whether this prior can be expected to beat them. With ``out`` writes
   ``samples.png`` (64 samples), ``worst.png`` (the ``show`` worst images
-  above their projections) and ``report.json``.
+  above their projections) and ``report.json``. With ``extended`` (the
+  prior with a range extension, :func:`blindinv_jax.extension.extend`),
+  projects x onto its range too and adds ``"extended"``: the extended
+  ceiling next to the plain one.
   """
   import json
 
@@ -62,6 +65,16 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
          "verdict": verdict(float(p.mean()))}
   if before is not None:
     rep["observations"] = before
+  if extended is not None:
+    from blindinv_jax.extension import describe
+    xe, _, _ = project(extended, x, steps=steps, lr=lr, restarts=restarts,
+                       key=jax.random.key(seed))
+    pe = np.asarray(metrics.psnr(xe, x))
+    rep["extended"] = {"extension": describe(extended),
+                       "psnr": metrics.summary(pe),
+                       "ssim": metrics.summary(np.asarray(metrics.ssim(xe,
+                                                                       x))),
+                       "psnr_per_image": pe.round(2).tolist()}
   if out is not None:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)

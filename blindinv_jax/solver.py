@@ -308,6 +308,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   step = algorithm.outer_step
   if config.batch_size is not None and config.batch_size < n:
     step = minibatch.minibatch_outer_step
+  if config.extension is not None and config.extension_from > 0:
+    step = extension.GatedStep(step, config.extension_from)
   y = jnp.asarray(y_host) if procs is None else y_host
   state = init_state(key, y if procs is None else jnp.zeros((n, 0), y.dtype),
                      prior, module, config, num_sources, init_latents)

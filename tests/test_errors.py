@@ -129,6 +129,14 @@ CASES = [
     ("SolverConfig", "unroll=0", _cfg(unroll=0)),
     ("SolverConfig", "grad_pieces=0", _cfg(grad_pieces=0)),
     ("SolverConfig", "select='middle'", _cfg(select="middle")),
+    ("SolverConfig", "extension='wavelet'", _cfg(extension="wavelet")),
+    ("SolverConfig", "extension_radius=0", _cfg(extension="ilo",
+                                                extension_radius=0.0)),
+    ("solve", "extension='ilo' at a depth the prior does not have",
+     _cfg(extension="ilo", extension_depth=7)),
+    ("solve", "extension='ilo' with a prior without the intermediate-layer "
+     "hook", lambda ctx: solver.solve(Y, _no_discriminator(), config=(
+         solver.SolverConfig(extension="ilo", alpha=0.0)))),
     ("solve", "select='centred' with a per-pixel surrogate",
      _solve(surrogate="mixing", config=solver.TUNED.replace(
          select="centred"))),

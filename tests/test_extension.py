@@ -139,3 +139,18 @@ def test_bad_extension_settings_are_refused(tiny_run, digits, change, match):
   with pytest.raises(ValueError, match=match):
     solver.solve(digits[1], tiny_run[1], surrogate="conv_scene",
                  config=QUICK.replace(**change))
+
+
+def test_before_extension_from_the_steps_are_the_plain_solves(tiny_run,
+                                                              digits):
+  prior = tiny_run[1]
+  plain = solver.solve(digits[1], prior, surrogate="conv_scene", config=QUICK)
+  cfg = QUICK.replace(extension="ilo", extension_depth=1,
+                      extension_radius=0.01)
+  late = solver.solve(digits[1], prior, surrogate="conv_scene",
+                      config=cfg.replace(extension_from=QUICK.outer_steps))
+  np.testing.assert_allclose(late.sources, plain.sources, atol=1e-5)
+  assert np.all(np.asarray(late.deviations) == 0)
+  on = solver.solve(digits[1], prior, surrogate="conv_scene",
+                    config=cfg.replace(extension_from=1, latent_lr=0.5))
+  assert np.any(np.asarray(on.deviations) != 0)

@@ -8,9 +8,12 @@ paired difference to the plain solve and the kernel error.
 A variant is ``kind:depth:size[:phase]``: ``ilo`` with the l1-ball radius
 ``size`` (mean absolute deviation per entry) or ``sparse`` with the
 soft-threshold ``size``, at generator depth ``depth`` (5: the image);
+``none:0:0`` is the control (the same steps without the extension);
 ``phase`` is ``alt`` (the last ``--ext-steps`` outer steps of Algorithm 1
 alternate with the extension on, the surrogate still learning; default)
-or ``post`` (the surrogate frozen, ``--ext-steps * T2`` latent steps). Each
+``post`` (the surrogate frozen, ``--ext-steps * T2`` latent steps) or
+``fromK`` (one solve of T outer steps, the extension on from step K:
+``SolverConfig.extension_from``). Each
 runs after the same plain blind solve (conv_scene on realistic borders,
 TUNED, one restart, seed 0) and after PGD with the true blur.
 """
@@ -41,9 +44,11 @@ from blindinv_jax.config import TUNED
 from blindinv_jax.models.surrogates import effective_kernel
 
 
-def parse(spec: str):
+def parse(spec: str, base):
   kind, depth, size, *phase = spec.split(":")
-  cfg = TUNED.replace(extension=kind, extension_depth=int(depth))
+  if kind == "none":          # the control: the same steps, no extension
+    return base, (phase[0] if phase else "alt")
+  cfg = base.replace(extension=kind, extension_depth=int(depth))
   cfg = cfg.replace(**({"extension_radius": float(size)} if kind == "ilo"
                        else {"extension_shrink": float(size)}))
   return cfg, (phase[0] if phase else "alt")
@@ -53,7 +58,7 @@ def parse(spec: str):
 def post(z, y, params, prior, forward, config):
   """``config.latent_steps`` projected Adam steps on the extended latents
   from ``[z, 0]`` with the forward model fixed."""
-  zx = extension.pad(z, prior)
+  zx = extension.pad(z, prior) if config.extension else z
   opt = algorithm.latent_optimizer(config).init(zx)
   fwd = lambda x: forward(params, x)
   zx, _, _ = algorithm.project_latents(zx, opt, fwd, y, prior, config, 1)
@@ -64,7 +69,7 @@ def post(z, y, params, prior, forward, config):
 def alternate(state, y, prior, surrogate, config, steps):
   """``steps`` more outer steps of Algorithm 1 under the extended prior,
   from a plain solve's state (latents padded with d = 0, fresh Adam)."""
-  zx = extension.pad(state.z, prior)
+  zx = extension.pad(state.z, prior) if config.extension else state.z
   state = state.replace(z=zx, latent_opt=jax.vmap(
       algorithm.latent_optimizer(config).init)(zx))
   state = jax.lax.fori_loop(0, steps, lambda _, s: algorithm.outer_step(
@@ -81,6 +86,8 @@ def main(argv=None):
   ap.add_argument("--ext-steps", type=int, default=10)
   ap.add_argument("--out", default="runs/extension")
   ap.add_argument("--methods", default="blind,pgd_known")
+  ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--outer-steps", type=int, default=TUNED.outer_steps)
   a = ap.parse_args(argv)
   out = pathlib.Path(a.out)
   out.mkdir(parents=True, exist_ok=True)
@@ -89,13 +96,14 @@ def main(argv=None):
   fwd, info = tasks.forward_model(task)
   y = fwd(jnp.asarray(x)[:, None])
   prior = priors.load_prior("mnist")
-  cfg0 = TUNED
+  cfg0 = TUNED.replace(outer_steps=a.outer_steps)
+  key = jax.random.key(a.seed)
   rows = []
   for method in a.methods.split(","):
     t0 = time.time()
     if method == "blind":
       res = solver.solve(y, prior, surrogate="conv_scene", config=cfg0,
-                         key=jax.random.key(0))
+                         key=key)
       x0, z0, params = res.sources, res.latents, res.surrogate_params
       surrogate = res.surrogate
       forward = latent.ParamForward(surrogate=surrogate)
@@ -112,10 +120,17 @@ def main(argv=None):
     print(json.dumps(rows[-1]), flush=True)
     for spec in a.variants.split(","):
       t0 = time.time()
-      cfg, phase = parse(spec)
+      cfg, phase = parse(spec, cfg0)
       xp = extension.extend(prior, cfg)
       k = None
-      if method == "blind" and phase == "alt":
+      if method == "blind" and phase.startswith("from"):
+        r2 = solver.solve(y, prior, surrogate="conv_scene", config=cfg.replace(
+            extension_from=int(phase[4:])), key=key)
+        xh = r2.sources
+        k = metrics.kernel_error(np.asarray(effective_kernel(
+            r2.surrogate_params))[:, :, 0, 0], np.asarray(info["kernel"]))[
+                "error"]
+      elif method == "blind" and phase == "alt":
         xh, p_new = alternate(res.state, y, xp, surrogate, cfg, a.ext_steps)
         k = metrics.kernel_error(np.asarray(effective_kernel(p_new))[:, :, 0,
                                                                      0],
@@ -131,7 +146,7 @@ def main(argv=None):
                    "paired_se": float(d.std() / np.sqrt(len(d))),
                    "kernel_error": k, "seconds": time.time() - t0})
       print(json.dumps(rows[-1]), flush=True)
-  (out / f"levers_{a.split}.json").write_text(json.dumps(
+  (out / f"levers_{a.split}_seed{a.seed}_T{a.outer_steps}.json").write_text(json.dumps(
       {"n": a.n, "split": a.split, "ext_steps": a.ext_steps, "rows": rows},
       indent=1))
 
