@@ -275,6 +275,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   check_positive_int("checkpoint_every", checkpoint_every)
   check_kernel_size(surrogate, kernel_size)
   config = for_prior(config, prior)     # alpha's default, once for all
+  extension.check(prior, config.validate().extension,
+                  config.extension_depth)
   procs = _processes(y, mesh, checkpoint_dir, init_latents)
   if procs is None and checkpoint_dir is not None:
     distributed.check_processes(checkpoint_dir, 1)
