@@ -91,10 +91,11 @@ def _solve(args):
   cfg, alpha_note = resolve_alpha(solver_config(args), prior)
   if alpha_note:
     print(f"note: {alpha_note}", file=sys.stderr)
-  if args.refine < 0 or (args.refine and mesh is not None):
+  if args.refine < 0 or (args.refine and (mesh is not None or
+                                          cfg.extension)):
     raise ValueError(f"--refine must be 0 (off) or a number of latent "
-                     f"starts per observation (on one process), got "
-                     f"{args.refine}.")
+                     f"starts per observation (on one process, without "
+                     f"--extension), got {args.refine}.")
   check_kernel_size(args.surrogate, args.kernel_size)
   auto_s = args.sources == "auto"
   # Every problem of both inputs in one message, before any work.

@@ -20,7 +20,10 @@ sharding, restarts and checkpoints carry them unchanged:
 
 P (the projection after every latent step, Algorithm 1's) is the prior's own
 on ``z`` and the ball or the soft-threshold on ``d``; ``d`` starts at 0, so
-the first latent step starts from ``G(z)``. A depth other than the image
+the first latent step starts from ``G(z)``. ``SolverConfig.extension_from``
+holds ``d`` at 0 until that outer step (:class:`GatedStep`), so a solve can
+first find ``z`` and the surrogate and then let the recoveries leave the
+range, as intermediate layer optimisation goes layer by layer. A depth other than the image
 needs the prior's intermediate-layer hook (``depth_shapes``, ``intermediate(z,
 depth)``, ``from_intermediate(h, depth)``; the DCGAN and VAE priors have
 it, docs/priors.md); deviations at the image work with any prior.

@@ -119,6 +119,11 @@ def refine_solve(result, y, prior, *, restarts: int = 4,
     ``latents`` and ``reconstruction`` replaced (the surrogate is
     unchanged), and which candidate each observation kept (0: the solve's).
   """
+  if getattr(result, "deviations", None) is not None:
+    raise ValueError("refine restarts the latents z of a solve whose "
+                     "recoveries are G(z); this solve ran with a range "
+                     "extension (SolverConfig.extension), whose recoveries "
+                     "also hold deviations: refine a solve without it.")
   config = TUNED if config is None else config
   forward = latent.ParamForward(surrogate=result.surrogate)
   z, picked, _ = refine_latents(y, prior, forward, result.surrogate_params,
