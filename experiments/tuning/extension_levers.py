@@ -15,7 +15,7 @@ alternate with the extension on, the surrogate still learning; default)
 ``fromK`` (one solve of T outer steps, the extension on from step K:
 ``SolverConfig.extension_from``). Each
 runs after the same plain blind solve (conv_scene on realistic borders,
-TUNED, one restart, seed 0) and after PGD with the true blur.
+TUNED, ``--restarts`` restarts kept by ``--select``, ``--seed``) and after PGD with the true blur.
 """
 from __future__ import annotations
 
@@ -87,6 +87,8 @@ def main(argv=None):
   ap.add_argument("--out", default="runs/extension")
   ap.add_argument("--methods", default="blind,pgd_known")
   ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--restarts", type=int, default=1)
+  ap.add_argument("--select", default="fit")
   ap.add_argument("--outer-steps", type=int, default=TUNED.outer_steps)
   a = ap.parse_args(argv)
   out = pathlib.Path(a.out)
@@ -96,7 +98,8 @@ def main(argv=None):
   fwd, info = tasks.forward_model(task)
   y = fwd(jnp.asarray(x)[:, None])
   prior = priors.load_prior("mnist")
-  cfg0 = TUNED.replace(outer_steps=a.outer_steps)
+  cfg0 = TUNED.replace(outer_steps=a.outer_steps, restarts=a.restarts,
+                       select=a.select)
   key = jax.random.key(a.seed)
   rows = []
   for method in a.methods.split(","):
@@ -146,7 +149,7 @@ def main(argv=None):
                    "paired_se": float(d.std() / np.sqrt(len(d))),
                    "kernel_error": k, "seconds": time.time() - t0})
       print(json.dumps(rows[-1]), flush=True)
-  (out / f"levers_{a.split}_seed{a.seed}_T{a.outer_steps}.json").write_text(json.dumps(
+  (out / f"levers_{a.split}_seed{a.seed}_T{a.outer_steps}_R{a.restarts}.json").write_text(json.dumps(
       {"n": a.n, "split": a.split, "ext_steps": a.ext_steps, "rows": rows},
       indent=1))
 
