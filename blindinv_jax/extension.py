@@ -235,6 +235,15 @@ def extend(prior, config):
                        shrink=float(config.extension_shrink))
 
 
+def extend_solve(prior, config, init_latents=None):
+  """The prior a solve runs (:func:`extend`) and its initial latents
+  ``[N, S, L]`` (or None) on that prior's latent (``d = 0``)."""
+  extended = extend(prior, config)
+  if extended is not prior and init_latents is not None:
+    init_latents = pad(jnp.asarray(init_latents), extended)
+  return extended, init_latents
+
+
 def split_latents(latents, prior):
   """``(z [..., L], d [..., *deviation_shape] or None)`` of a solve's
   latents under ``prior`` (extended or not)."""

@@ -282,8 +282,7 @@ def write_solve_outputs(out, res, y, truth, record: dict,
                      title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
                      "surrogate's effective kernel")
     summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
-  summary["signal"] = verdict_lib.solve_signal(y, res.reconstruction,
-                                               res.sources, prior)
+  summary["signal"] = res.blind_signal(y, prior)
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)
     summary["observation_psnr"] = verdict_lib.observation_psnr(y, truth)

@@ -113,9 +113,17 @@ class SolveResult(flax.struct.PyTreeNode):
     C_obs]``? The learned process's fit against the identity's (y projected
     onto the prior's range in ``steps`` steps; needs ``prior``):
     :func:`blindinv_jax.verdict.solve_signal`'s ``fit_db``,
-    ``identity_db``, ``gain_db``, ``warn`` and ``message``."""
+    ``identity_db``, ``gain_db``, ``warn`` and ``message``. After a solve
+    with a range extension the signal reads its range part, ``G(z)`` and
+    ``F_hat(G(z))``: the deviations fit the observations' noise too, which
+    the rule's thresholds were not set for."""
     from blindinv_jax.verdict import solve_signal
-    return solve_signal(y, self.reconstruction, self.sources, prior, steps)
+    recon, src = self.reconstruction, self.sources
+    if self.deviations is not None and prior is not None:
+      src = prior.generate(jnp.asarray(self.latents))
+      recon = self.surrogate.apply(self.surrogate_params,
+                                   algorithm.stack_sources(src))
+    return solve_signal(y, recon, src, prior, steps)
 
 
 def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
@@ -190,15 +198,6 @@ def _result(state, history, y, prior, module, config, message=""):
                      reconstruction=y_hat, history=history, best_restart=best,
                      state=state, surrogate=module, message=message,
                      deviations=deviations)
-
-
-def _extended(prior, config: SolverConfig, init_latents):
-  """The prior the solve runs (:func:`blindinv_jax.extension.extend`) and
-  the initial latents on its latent (``d = 0``)."""
-  extended = extension.extend(prior, config)
-  if extended is not prior and init_latents is not None:
-    init_latents = extension.pad(jnp.asarray(init_latents), extended)
-  return extended, init_latents
 
 
 def solve(y, prior, *, num_sources: Union[int, str] = 1,
@@ -305,7 +304,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       y, prior, num_sources, surrogate, config, key, init_latents,
       kernel_size)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
-  prior, init_latents = _extended(prior, config, init_latents)
+  prior, init_latents = extension.extend_solve(prior, config, init_latents)
   n = y_host.shape[0] if procs is None else procs.n
   step = algorithm.outer_step
   if config.batch_size is not None and config.batch_size < n:

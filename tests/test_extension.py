@@ -154,3 +154,19 @@ def test_before_extension_from_the_steps_are_the_plain_solves(tiny_run,
   on = solver.solve(digits[1], prior, surrogate="conv_scene",
                     config=cfg.replace(extension_from=1, latent_lr=0.5))
   assert np.any(np.asarray(on.deviations) != 0)
+
+
+def test_the_blind_signal_reads_the_range_part(tiny_run, digits):
+  from blindinv_jax import verdict
+  from blindinv_jax.algorithm import stack_sources
+  prior, y = tiny_run[1], digits[1]
+  res = solver.solve(y, prior, surrogate="conv_scene", config=QUICK.replace(
+      extension="sparse", extension_shrink=0.0, latent_lr=0.5))
+  assert np.any(np.asarray(res.deviations) != 0)
+  sig = res.blind_signal(y, prior, steps=3)
+  src = prior.generate(res.latents)
+  ref = verdict.solve_signal(y, res.surrogate.apply(
+      res.surrogate_params, stack_sources(src)), src, prior, 3)
+  assert sig["fit_db"] == pytest.approx(ref["fit_db"])
+  full = verdict.solve_signal(y, res.reconstruction, res.sources, prior, 3)
+  assert sig["fit_db"] != pytest.approx(full["fit_db"])
