@@ -14,7 +14,6 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from blindinv_jax.extension import KINDS as EXTENSIONS
 from blindinv_jax.precision import check_precision
 from blindinv_jax.validation import check_positive_int, check_positive_number
 
@@ -34,6 +33,9 @@ class DefaultAlpha(float):
 #: discriminator.
 DEFAULT_ALPHA = DefaultAlpha(1e-4)
 
+
+#: ``SolverConfig.extension``'s kinds (:mod:`blindinv_jax.extension`).
+EXTENSIONS = ("ilo", "sparse")
 
 #: ``SolverConfig.select``: how the returned restart is chosen.
 SELECT = ("fit", "centred")

@@ -38,8 +38,8 @@ import flax
 import jax
 import jax.numpy as jnp
 
-#: ``SolverConfig.extension``'s kinds.
-KINDS = ("ilo", "sparse")
+from blindinv_jax.config import EXTENSIONS as KINDS
+
 HOOK = ("depth_shapes", "intermediate", "from_intermediate")
 
 
