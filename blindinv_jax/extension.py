@@ -244,6 +244,19 @@ def extend_solve(prior, config, init_latents=None):
   return extended, init_latents
 
 
+def range_part(result, prior):
+  """``(reconstruction, sources)`` of a solve's result as the blind signal
+  reads them: for a solve with a range extension (``result.deviations``
+  set) its range part, ``F_hat(G(z))`` and ``G(z)`` (the deviations fit the
+  observations' noise too); otherwise the result's own."""
+  if getattr(result, "deviations", None) is None or prior is None:
+    return result.reconstruction, result.sources
+  from blindinv_jax.algorithm import stack_sources
+  src = prior.generate(jnp.asarray(result.latents))
+  return result.surrogate.apply(result.surrogate_params,
+                                stack_sources(src)), src
+
+
 def split_latents(latents, prior):
   """``(z [..., L], d [..., *deviation_shape] or None)`` of a solve's
   latents under ``prior`` (extended or not)."""

@@ -282,7 +282,9 @@ def write_solve_outputs(out, res, y, truth, record: dict,
                      title=f"{kernel.shape[0]}x{kernel.shape[1]}, the learned "
                      "surrogate's effective kernel")
     summary["kernel"] = kernel_summary(kernel[:, :, 0, 0])
-  summary["signal"] = res.blind_signal(y, prior)
+  from blindinv_jax.extension import range_part
+  summary["signal"] = verdict_lib.solve_signal(y, *range_part(res, prior),
+                                               prior)
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)
     summary["observation_psnr"] = verdict_lib.observation_psnr(y, truth)

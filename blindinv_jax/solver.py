@@ -118,12 +118,7 @@ class SolveResult(flax.struct.PyTreeNode):
     ``F_hat(G(z))``: the deviations fit the observations' noise too, which
     the rule's thresholds were not set for."""
     from blindinv_jax.verdict import solve_signal
-    recon, src = self.reconstruction, self.sources
-    if self.deviations is not None and prior is not None:
-      src = prior.generate(jnp.asarray(self.latents))
-      recon = self.surrogate.apply(self.surrogate_params,
-                                   algorithm.stack_sources(src))
-    return solve_signal(y, recon, src, prior, steps)
+    return solve_signal(y, *extension.range_part(self, prior), prior, steps)
 
 
 def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
