@@ -264,7 +264,7 @@ def _prior_report(args):
              f"{prior.image_shape[-1]}: not images of its kind, so no verdict "
              "before a solve (the solve gives its own)."]
     V.refuse(bad)
-  rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out,
+  rep = prior_report(prior, np.asarray(x), steps=args.steps, out=out, progress=True,
                      observations=y, extended=extended_prior(args, prior))
   print(f"representation error: PSNR {rep['psnr'][0]:.2f} ± {rep['psnr'][1]:.2f}"
         f" dB (median {rep['psnr_median']:.2f}, worst {rep['psnr_min']:.2f}), "

@@ -65,7 +65,7 @@ def project_best(prior, x, z):
 def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
             key: Optional[jax.Array] = None, restarts: int = 1,
             steps_per_call: Optional[int] = None, unroll=None,
-            checkpoint_dir=None):
+            checkpoint_dir=None, callback=None):
   """Projects images onto the range of G by projected Adam on the latents.
 
   Args:
@@ -84,6 +84,8 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
       there (``project_state.ckpt``) every 10 calls, and a projection
       started where such a checkpoint exists resumes from it, bit for bit
       (``steps`` may grow; everything else must be the same).
+    callback: called as ``callback(steps_done, steps)`` after every call
+      (e.g. :func:`blindinv_jax.utils.count_callback`'s progress bar).
 
   Returns:
     ``(x_hat [N, H, W, C], z [N, latent_dim], loss [N])``.
@@ -119,10 +121,14 @@ def project(prior, x, steps: int = 1000, lr: float = 1e-2, *,
   calls, rest = divmod(steps, steps_per_call)
   for n, k in ((calls, steps_per_call), (min(rest, 1), rest)):
     if n:
+      done = 0 if k == steps_per_call else calls * steps_per_call
       out = runner.run(project_step, state, x, lr, prior=prior, steps=n,
                        settings=settings, static={"steps": k},
                        checkpoint=ckpt if k == steps_per_call else None,
-                       unit="call of projection steps")
+                       unit="call of projection steps",
+                       callback=None if callback is None else (
+                           lambda t, _m, k=k, done=done: callback(
+                               done + t * k, steps)))
       state = out.state
       if out.message:
         break

@@ -29,7 +29,8 @@ def verdict(psnr_mean: float) -> str:
 
 def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
                  restarts: int = 1, seed: int = 0, out=None,
-                 show: int = 8, observations=None, extended=None) -> dict:
+                 show: int = 8, observations=None, extended=None,
+                 progress: bool = False) -> dict:
   """The representation error of ``prior`` on images ``x [N, H, W, C]``.
 
   Projects x onto the range of G; returns PSNR/SSIM (mean, std, median,
@@ -41,14 +42,24 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
   above their projections) and ``report.json``. With ``extended`` (the
   prior with a range extension, :func:`blindinv_jax.extension.extend`),
   projects x onto its range too and adds ``"extended"``: the extended
-  ceiling next to the plain one.
+  ceiling next to the plain one. ``progress``: a progress bar per
+  projection of x.
   """
   import json
 
   from blindinv_jax import metrics, verdict as verdict_lib, viz
   from blindinv_jax.project import project
-  x_hat, _, _ = project(prior, x, steps=steps, lr=lr, restarts=restarts,
-                        key=jax.random.key(seed))
+  from blindinv_jax.utils import count_callback
+
+  def projected(p, desc):
+    cb, close = (count_callback(steps, desc) if progress else (None, None))
+    out = project(p, x, steps=steps, lr=lr, restarts=restarts,
+                  key=jax.random.key(seed), callback=cb)[0]
+    if close is not None:
+      close()
+    return out
+
+  x_hat = projected(prior, "projection")
   before = None
   if observations is not None:
     before = verdict_lib.before_solve(
@@ -67,8 +78,7 @@ def prior_report(prior, x, *, steps: int = 1000, lr: float = 1e-2,
     rep["observations"] = before
   if extended is not None:
     from blindinv_jax.extension import describe
-    xe, _, _ = project(extended, x, steps=steps, lr=lr, restarts=restarts,
-                       key=jax.random.key(seed))
+    xe = projected(extended, "extended projection")
     pe = np.asarray(metrics.psnr(xe, x))
     rep["extended"] = {"extension": describe(extended),
                        "psnr": metrics.summary(pe),

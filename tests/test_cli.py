@@ -215,6 +215,21 @@ def test_prior_report_command(tiny_run, tmp_path, capsys):
     assert (out / name).exists(), name
 
 
+def test_prior_report_prints_the_extended_ceiling_and_progress(
+    tiny_run, tmp_path, capsys):
+  workdir, _ = tiny_run
+  out = tmp_path / "rep"
+  assert cli.main(["prior-report", "--prior", str(workdir), "--data",
+                   "mnist5k", "--n", "4", "--steps", "20", "--out", str(out),
+                   "--extension", "ilo", "--extension-depth", "1",
+                   "--extension-radius", "0.05"]) == 0
+  captured = capsys.readouterr()
+  assert "with the range extension (ilo at depth 1" in captured.out
+  assert "extended projection" in captured.err and "20/20" in captured.err
+  rep = json.loads((out / "report.json").read_text())
+  assert len(rep["extended"]["psnr_per_image"]) == 4
+
+
 def test_solve_command_bad_observations(tiny_run, tmp_path, capsys):
   import numpy as np
   workdir, _ = tiny_run
