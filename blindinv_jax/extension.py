@@ -38,8 +38,6 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from blindinv_jax.config import EXTENSIONS as KINDS
-
 HOOK = ("depth_shapes", "intermediate", "from_intermediate")
 
 
@@ -194,13 +192,11 @@ def pad(z: jax.Array, prior: ExtendedPrior) -> jax.Array:
 
 
 def check(prior, kind: Optional[str], depth: Optional[int]) -> None:
-  """One clear error if ``prior`` cannot offer extension ``kind`` at
+  """One clear error if ``prior`` cannot offer extension ``kind`` (one of
+  ``config.EXTENSIONS``, which ``SolverConfig.validate`` checks) at
   ``depth`` (before any tracing)."""
   if kind is None:
     return
-  if kind not in KINDS:
-    raise ValueError(f"SolverConfig.extension must be None or one of {KINDS}"
-                     f", got {kind!r}.")
   if kind == "ilo" and depth is None:
     depth = 1
   if depth is None:
@@ -224,7 +220,7 @@ def extend(prior, config):
   ``config.extension`` is None, so a solve without it is today's)."""
   if config.extension is None:
     return prior
-  check(prior, config.extension, config.extension_depth)
+  check(prior, config.validate().extension, config.extension_depth)
   depth = config.extension_depth
   if depth is None:
     depth = 1 if config.extension == "ilo" else -1

@@ -83,12 +83,22 @@ def config_from_dict(cls, d: dict):
   return cls(**{k: tup(v) for k, v in d.items()})
 
 
+def depth_shapes(base, stages) -> Tuple[Tuple[int, int, int], ...]:
+  """The ``(h, w, features)`` of every depth of a generator or decoder made
+  of a base tensor ``base`` and ``stages`` (depth 0: the base; depth i: the
+  output of stage i; the last: the image)."""
+  h, w, f = base
+  shapes = [(h, w, f)]
+  for feat, _, s in stages:
+    h, w = h * s, w * s
+    shapes.append((h, w, feat))
+  return tuple(shapes)
+
+
 def check_upsampling(name: str, image_shape, base, stages) -> None:
   """The generator's (or decoder's) base and strides give ``image_shape``
   and its last stage outputs the image's channels."""
-  h, w, _ = base
-  for _, _, s in stages:
-    h, w = h * s, w * s
+  h, w, _ = depth_shapes(base, stages)[-1]
   if (h, w) != tuple(image_shape[:2]):
     raise ValueError(f"{name}: base {base} and the strides of the stages "
                      f"give {h}x{w}, not {tuple(image_shape[:2])}.")
@@ -214,18 +224,6 @@ class Generator(nn.Module):
                use_bias=last, name=f"conv{i}")(x)
       x = jnp.tanh(x) if last else nn.relu(norm(i)(x))
     return x
-
-
-def depth_shapes(base, stages) -> Tuple[Tuple[int, int, int], ...]:
-  """The ``(h, w, features)`` of every depth of a generator or decoder made
-  of a base tensor ``base`` and ``stages`` (depth 0: the base; depth i: the
-  output of stage i; the last: the image)."""
-  h, w, f = base
-  shapes = [(h, w, f)]
-  for feat, _, s in stages:
-    h, w = h * s, w * s
-    shapes.append((h, w, feat))
-  return tuple(shapes)
 
 
 class Discriminator(nn.Module):

@@ -70,7 +70,9 @@ def over_batch(fn: Callable, a: jax.Array, event_ndim: int,
 class TrainedPrior:
   """Members shared by the project's trained priors (DCGAN, VAE): the
   architecture in ``self.config``, the training metadata in
-  ``self.meta_json``."""
+  ``self.meta_json``, and ``generate`` with the intermediate-layer hook
+  (``depth_shapes``, ``intermediate``, ``from_intermediate``) from the
+  subclass's :meth:`network`."""
 
   @property
   def meta(self) -> dict:
@@ -85,6 +87,30 @@ class TrainedPrior:
   @property
   def image_shape(self) -> Tuple[int, int, int]:
     return tuple(self.config.image_shape)
+
+  def network(self):
+    """``(apply, depth_shapes)``: the generating network's
+    ``apply(x, start=-1, stop=None)`` with its variables bound, and the
+    ``(h, w, features)`` of each of its depths (the last: the image)."""
+    raise NotImplementedError
+
+  def generate(self, z: jax.Array) -> jax.Array:
+    return over_batch(self.network()[0], z, 1, self.image_shape)
+
+  @property
+  def depth_shapes(self):
+    """``(h, w, features)`` of each depth of G (the last: the image)."""
+    return self.network()[1]
+
+  def intermediate(self, z: jax.Array, depth: int) -> jax.Array:
+    """z ``[..., L]`` -> G's output at ``depth`` ``[..., h, w, f]``."""
+    apply, shapes = self.network()
+    return over_batch(lambda z: apply(z, stop=depth), z, 1, shapes[depth])
+
+  def from_intermediate(self, h: jax.Array, depth: int) -> jax.Array:
+    """G's layers after ``depth``: ``[..., h, w, f]`` -> images."""
+    return over_batch(lambda h: self.network()[0](h, start=depth), h, 3,
+                      self.image_shape)
 
 
 class GeneratorPrior(flax.struct.PyTreeNode):

@@ -58,24 +58,10 @@ class GANPrior(TrainedPrior, flax.struct.PyTreeNode):
   latent = "uniform"
   has_discriminator = True
 
-  def generate(self, z: jax.Array) -> jax.Array:
-    return over_batch(partial(Generator(self.config).apply, self.g_vars), z,
-                      1, self.image_shape)
-
-  @property
-  def depth_shapes(self):
-    """``(h, w, features)`` of each depth of G (the last: the image)."""
-    return depth_shapes(self.config.g_base, self.config.g_stages)
-
-  def intermediate(self, z: jax.Array, depth: int) -> jax.Array:
-    """z ``[..., L]`` -> G's output at ``depth`` ``[..., h, w, f]``."""
-    fn = lambda z: Generator(self.config).apply(self.g_vars, z, stop=depth)
-    return over_batch(fn, z, 1, self.depth_shapes[depth])
-
-  def from_intermediate(self, h: jax.Array, depth: int) -> jax.Array:
-    """G's layers after ``depth``: ``[..., h, w, f]`` -> images."""
-    fn = lambda h: Generator(self.config).apply(self.g_vars, h, start=depth)
-    return over_batch(fn, h, 3, self.image_shape)
+  def network(self):
+    """G's ``apply`` with its variables bound, and its depths' shapes."""
+    return (partial(Generator(self.config).apply, self.g_vars),
+            depth_shapes(self.config.g_base, self.config.g_stages))
 
   def discriminate(self, x: jax.Array) -> jax.Array:
     return over_batch(partial(Discriminator(self.config).apply, self.d_vars),

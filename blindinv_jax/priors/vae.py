@@ -47,24 +47,11 @@ class VAEPrior(TrainedPrior, flax.struct.PyTreeNode):
   latent = "normal"
   has_discriminator = False
 
-  def generate(self, z: jax.Array) -> jax.Array:
-    return over_batch(partial(Decoder(self.config).apply, self.dec_vars), z,
-                      1, self.image_shape)
-
-  @property
-  def depth_shapes(self):
-    """``(h, w, features)`` of each depth of the decoder (last: the image)."""
-    return depth_shapes(self.config.dec_base, self.config.dec_stages)
-
-  def intermediate(self, z: jax.Array, depth: int) -> jax.Array:
-    """z ``[..., L]`` -> the decoder's output at ``depth``."""
-    fn = lambda z: Decoder(self.config).apply(self.dec_vars, z, stop=depth)
-    return over_batch(fn, z, 1, self.depth_shapes[depth])
-
-  def from_intermediate(self, h: jax.Array, depth: int) -> jax.Array:
-    """The decoder's layers after ``depth``: ``[..., h, w, f]`` -> images."""
-    fn = lambda h: Decoder(self.config).apply(self.dec_vars, h, start=depth)
-    return over_batch(fn, h, 3, self.image_shape)
+  def network(self):
+    """The decoder's ``apply`` with its variables bound, and its depths'
+    shapes."""
+    return (partial(Decoder(self.config).apply, self.dec_vars),
+            depth_shapes(self.config.dec_base, self.config.dec_stages))
 
   def encode(self, x: jax.Array) -> jax.Array:
     mean = lambda x: Encoder(self.config).apply(self.enc_vars, x)[0]
