@@ -57,10 +57,16 @@ def family_rows(args, prior, res):
                       task=dataclasses.replace(cfg.task, **task))
     y = simulate(cfg, prior)
     t0 = time.perf_counter()
+    stamps = []                       # each candidate's screening seconds
     c = auto.choose(y, prior, num_sources=cfg.task.num_sources,
-                    config=cfg.solver, key=jax.random.key(cfg.seed))
+                    config=cfg.solver, key=jax.random.key(cfg.seed),
+                    on_candidate=lambda row, st=stamps: st.append(
+                        (row[0], time.perf_counter())))
+    starts = [t0] + [t for _, t in stamps[:-1]]
     out[name] = {"right": right, "chosen": c.family, **c.to_dict(),
-                 "seconds": round(time.perf_counter() - t0, 1)}
+                 "seconds": round(time.perf_counter() - t0, 1),
+                 "candidate_seconds": {f: round(t - t1, 1) for (f, t), t1
+                                       in zip(stamps, starts)}}
     print(f"{name}: chose {c.family} (right: {right})\n{c.table()}",
           flush=True)
     yield
