@@ -33,6 +33,10 @@ Four restarts, the best fit among the most centred kernels kept
         --config.task.boundary=$b
   done
   python $R --config=$C/mnist_edges.py --workdir=runs/centred/edges $B
+  for b in reflect circular; do     # the surrogate that draws that border
+    python $R --config=$C/mnist_deblur.py --workdir=runs/own/deblur_$b $B \
+        --config.task.boundary=$b --config.surrogate=conv_$b
+  done
 
 Then the table::
 
@@ -64,11 +68,15 @@ def rows(config_surrogate: str):
   """(border, surrogate, selection) triples: zero-padded with conv (the
   results table), the scene with both conv families, reflect and circular
   with the config's, one restart each (``"fit"``); then the runs with four
-  restarts and ``select="centred"`` (``"centred4"``)."""
+  restarts and ``select="centred"`` (``"centred4"``), the last two with
+  the surrogate that draws that border (``conv_reflect``,
+  ``conv_circular``)."""
   one = [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
          ("reflect", config_surrogate), ("circular", config_surrogate)]
   four = [("zero", "conv")] + [(b, config_surrogate) for b in
-                               ("scene", "reflect", "circular")]
+                               ("scene", "reflect", "circular")] + [
+                                   ("reflect", "conv_reflect"),
+                                   ("circular", "conv_circular")]
   return ([(b, s, "fit") for b, s in one] +
           [(b, s, "centred4") for b, s in four])
 
@@ -77,7 +85,10 @@ def workdir(border: str, task: str, surrogate: str,
             selection: str = "fit") -> str:
   """``runs``-relative workdir: ``scene/deblur`` (conv_scene) or
   ``scene/deblur_conv`` (conv), one restart; ``centred/deblur`` (the
-  scene) or ``centred/deblur_<border>``, four restarts."""
+  scene) or ``centred/deblur_<border>``, four restarts; ``own/deblur_
+  <border>`` with the border's own surrogate (``conv_<border>``)."""
+  if selection == "centred4" and surrogate == f"conv_{border}":
+    return f"own/{task}_{border}"
   if selection == "centred4":
     return f"centred/{task}" + ("" if border == "scene" else f"_{border}")
   return f"{border}/{task}" + ("_conv" if surrogate == "conv" else "")
