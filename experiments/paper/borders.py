@@ -87,7 +87,7 @@ def workdir(border: str, task: str, surrogate: str,
   ``scene/deblur_conv`` (conv), one restart; ``centred/deblur`` (the
   scene) or ``centred/deblur_<border>``, four restarts; ``own/deblur_
   <border>`` with the border's own surrogate (``conv_<border>``)."""
-  if selection == "centred4" and surrogate == f"conv_{border}":
+  if selection == "centred4" and surrogate in ("conv_reflect", "conv_circular"):
     return f"own/{task}_{border}"
   if selection == "centred4":
     return f"centred/{task}" + ("" if border == "scene" else f"_{border}")
