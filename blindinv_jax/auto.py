@@ -7,10 +7,13 @@ runs a short screening solve on the first ``screen_n`` observations with a
 fixed random set of pixels held out, and is scored by its L1 error on those
 pixels, which it never saw:
 
-* each observation holds out its own ``fraction`` of its ``H x W`` grid,
-  drawn from the solve's key (same key, same pixels): every pixel is seen
-  in most observations, so a per-pixel family (``mask``) learns its gain
-  there from the others and is scored on held-out *measurements*;
+* the held-out pixels are the same ``fraction`` of every observation's
+  ``H x W`` grid, drawn from the solve's key (same key, same pixels);
+  ``heldout="entries"`` holds out each observation's own pixels instead
+  (held-out measurements), which a per-pixel family needs (``"mask"``: its
+  gain at a pixel held out everywhere would never be learned). It is an
+  option, not the default: on the test mixtures it changes the choice
+  (docs/results.md#choosing-the-surrogate-automatically);
 * the fit never sees them: the screening surrogate's output and the
   observations are both zeroed there (:class:`HeldOutSurrogate`), so their
   terms of the data loss are 0 and carry no gradient;
@@ -19,11 +22,10 @@ pixels, which it never saw:
   sources keep lowering even the held-out error a little (they also fit
   what the prior cannot draw), so "lowest error" would overcount S;
 * then the family at that S, simplest first (the order of ``FAMILIES``:
-  linear conv, the same on the scene continued past the frame, per-pixel
-  mixing, a per-pixel mask, conv + ReLU): a richer family replaces the
+  linear conv, per-pixel mixing, conv + ReLU): a richer family replaces the
   current one only if it cuts the held-out error by at least ``min_gain``
-  (1%) *and* the cut is consistent over the held-out entries (a paired t
-  statistic of at least ``t_crit``, 2, over the held-out entries). A richer
+  (1%) *and* the cut is consistent over the held-out pixels (a paired t
+  statistic of at least ``t_crit``, 2, over the per-pixel errors). A richer
   family always fits a little better by chance on some pixels; it must earn
   its place by more than the spread of that chance.
 
@@ -53,7 +55,7 @@ from blindinv_jax.validation import check_positive_int
 SCREEN_N = 16
 FRACTION = 0.1
 #: A richer family must cut the held-out error by at least MIN_GAIN
-#: (relative), with a paired t statistic over held-out entries >= T_CRIT
+#: (relative), with a paired t statistic over held-out pixels >= T_CRIT
 #: (docs/results.md#choosing-the-surrogate-automatically).
 MIN_GAIN = 0.01
 T_CRIT = 2.0
@@ -63,35 +65,47 @@ MAX_SOURCES = 4
 SOURCE_GAIN = 0.10
 
 
-def heldout_mask(seed: int, n: int, height: int, width: int,
-                 fraction: float = FRACTION) -> jax.Array:
-  """``[N, H, W, 1]`` float, 1 on the ``round(fraction * H * W)`` held-out
-  pixels (at least one) of each of the ``n`` observations, drawn from
-  ``seed`` (observation ``j`` from ``fold_in(key(seed), j)``: a longer set
-  keeps the first observations' pixels)."""
+#: What ``choose(heldout=...)`` holds out: the same pixels of every
+#: observation (the default), or each observation's own.
+HELDOUT = ("pixels", "entries")
+#: Families screened only with ``heldout="entries"`` (per-pixel parameters).
+PER_PIXEL = ("mask",)
+
+
+def heldout_mask(seed: int, height: int, width: int,
+                 fraction: float = FRACTION, n: Optional[int] = None
+                 ) -> jax.Array:
+  """``[H, W, 1]`` float, 1 on the ``round(fraction * H * W)`` held-out
+  pixels (at least one), drawn from ``seed``; with ``n``, ``[n, H, W, 1]``:
+  observation ``j``'s own pixels, drawn from ``fold_in(key(seed), j)``."""
   count = max(1, int(round(fraction * height * width)))
 
-  def one(j):
-    k = jax.random.fold_in(jax.random.key(seed), j)
-    idx = jax.random.permutation(k, height * width)[:count]
+  def draw(key):
+    idx = jax.random.permutation(key, height * width)[:count]
     return jnp.zeros(height * width).at[idx].set(1.0)
 
-  return jax.vmap(one)(jnp.arange(n)).reshape(n, height, width, 1)
+  if n is None:
+    return draw(jax.random.key(seed)).reshape(height, width, 1)
+  keys = jax.vmap(lambda j: jax.random.fold_in(jax.random.key(seed), j))(
+      jnp.arange(n))
+  return jax.vmap(draw)(keys).reshape(n, height, width, 1)
 
 
 class HeldOutSurrogate(nn.Module):
-  """A surrogate whose output is 0 on each observation's held-out pixels
-  (:func:`heldout_mask`; the input's batch is the screened observations, in
-  order). Its parameters are ``inner``'s, under the name ``inner``."""
+  """A surrogate whose output is 0 on the held-out pixels (its parameters
+  are ``inner``'s, under the name ``inner``); ``per_observation``: each
+  observation's own (the input's batch is the screened observations)."""
   inner: nn.Module
   seed: int
   fraction: float = FRACTION
+  per_observation: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     out = self.inner(x)
-    mask = heldout_mask(self.seed, out.shape[0], out.shape[-3],
-                        out.shape[-2], self.fraction)
+    mask = heldout_mask(self.seed, out.shape[-3], out.shape[-2],
+                        self.fraction,
+                        out.shape[0] if self.per_observation else None)
     return out * (1.0 - mask)
 
 
@@ -106,8 +120,7 @@ class SurrogateChoice:
   the current one at the chosen S; the gain is ``1 - challenger's held-out
   L1 / current's`` and both it and t are positive when the challenger's
   error is lower (:meth:`convention`). pixel_errors: per candidate, its mean
-  error on each held-out entry (observation, pixel; ``P`` values, the
-  order of the mask). The
+  error on each held-out pixel (``P`` values, the order of the mask). The
   rest is how it was screened.
   """
   family: str
@@ -141,7 +154,7 @@ class SurrogateChoice:
     :meth:`duel_lines`')."""
     return (f"cut = 1 - challenger's held-out L1 / current's: positive when "
             f"the challenger's error is lower, as is the paired t over the "
-            f"held-out entries; the challenger replaces the current family "
+            f"held-out pixels; the challenger replaces the current family "
             f"when cut >= {self.min_gain:.0%} and t >= {self.t_crit:g}.")
 
   def duel_lines(self, short: bool = False) -> Tuple[str, ...]:
@@ -227,7 +240,7 @@ def choose_once(checkpoint_dir, **kw) -> SurrogateChoice:
 
 
 def paired_t(a, b) -> float:
-  """The paired t statistic of ``a - b`` (per held-out entry): positive
+  """The paired t statistic of ``a - b`` (per held-out pixel): positive
   when ``b`` is lower; ``inf`` if they differ by a constant, 0 if equal."""
   d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
   if d.size < 2 or not np.all(np.isfinite(d)):
@@ -242,7 +255,7 @@ def pick(candidates, pixel_errors, min_gain: float = MIN_GAIN,
          t_crit: float = T_CRIT, source_gain: float = SOURCE_GAIN):
   """The winner among ``candidates`` (as in :class:`SurrogateChoice`,
   ordered simplest first; a non-finite error counts as infinite), with
-  ``pixel_errors`` the per-held-out-entry errors of each.
+  ``pixel_errors`` the per-held-out-pixel errors of each.
 
   S first, by an elbow: the smallest S whose best held-out error the next S
   improves by less than ``source_gain`` (relative). Then the family at that
@@ -277,17 +290,24 @@ def pick(candidates, pixel_errors, min_gain: float = MIN_GAIN,
 
 
 def masked_mean(err: jax.Array, mask: jax.Array) -> float:
-  """Mean of ``err [N, H, W, C]`` over the entries where ``mask [N, H, W,
-  1]`` is 1 (per observation entry)."""
-  return float(jnp.sum(err * mask) / (jnp.sum(mask) * err.shape[-1]))
+  """Mean of ``err [N, H, W, C]`` over the pixels where ``mask [H, W, 1]``
+  (or ``[N, H, W, 1]``) is 1 (per observation entry)."""
+  if mask.ndim == 4:
+    return float(jnp.sum(err * mask) / (jnp.sum(mask) * err.shape[-1]))
+  return float(jnp.sum(err * mask) /
+               (jnp.sum(mask) * err.shape[0] * err.shape[-1]))
 
 
 def pixel_means(err: jax.Array, mask: jax.Array) -> Tuple[float, ...]:
-  """``err [N, H, W, C]`` averaged over channels on each held-out entry
-  (observation, pixel) where ``mask [N, H, W, 1]`` is 1, in row-major
-  order: the units of the paired t."""
-  per_entry = np.asarray(jnp.mean(err, axis=3))
-  return tuple(float(v) for v in per_entry[np.asarray(mask[..., 0]) > 0])
+  """The units of the paired t: ``err [N, H, W, C]`` averaged over
+  observations and channels on each pixel where ``mask [H, W, 1]`` is 1,
+  or, for ``mask [N, H, W, 1]``, over channels on each held-out entry; in
+  row-major order."""
+  if mask.ndim == 4:
+    per_entry = np.asarray(jnp.mean(err, axis=3))
+    return tuple(float(v) for v in per_entry[np.asarray(mask[..., 0]) > 0])
+  per_pixel = np.asarray(jnp.mean(err, axis=(0, 3)))
+  return tuple(float(v) for v in per_pixel[np.asarray(mask[..., 0]) > 0])
 
 
 def families_for(surrogate) -> Tuple[str, ...]:
@@ -329,9 +349,9 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
            key: Optional[jax.Array] = None, screen_n: int = SCREEN_N,
            screen_steps: Optional[int] = None, fraction: float = FRACTION,
            min_gain: float = MIN_GAIN, t_crit: float = T_CRIT,
-           on_candidate=None,
-           kernel_size: Optional[int] = None) -> SurrogateChoice:
-  """Screens every (family, S) candidate on held-out entries of ``y [N, H,
+           on_candidate=None, kernel_size: Optional[int] = None,
+           heldout: str = "pixels") -> SurrogateChoice:
+  """Screens every (family, S) candidate on held-out pixels of ``y [N, H,
   W, C_obs]``; ``num_sources``: an int, or ``"auto"`` for 1..max_sources.
 
   Each screening solve is ``config`` (default TUNED) with one restart and
@@ -340,13 +360,21 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   ``on_candidate(row)`` is called after each with its ``(family, S,
   held-out L1, fit L1)``. ``kernel_size``: the conv families' kernel
   (:func:`blindinv_jax.models.surrogates.make_surrogate`; None: 9x9).
+  ``heldout``: ``"pixels"`` (the same pixels of every observation) or
+  ``"entries"`` (each observation's own; needed for ``"mask"``).
   """
   config = for_prior(TUNED if config is None else config, prior)
   key = jax.random.key(0) if key is None else key
-  bad = [f for f in families if f not in FAMILIES]
+  if heldout not in HELDOUT:
+    raise ValueError(f"heldout must be one of {list(HELDOUT)}, got "
+                     f"{heldout!r}.")
+  known = list(FAMILIES) + (list(PER_PIXEL) if heldout == "entries" else [])
+  bad = [f for f in families if f not in known]
   if bad or not families:
-    raise ValueError(f"surrogate='auto' chooses among {list(FAMILIES)}; got "
-                     f"families={list(families)}.")
+    extra = ("" if heldout == "entries" else f" ({list(PER_PIXEL)} with "
+             "heldout='entries')")
+    raise ValueError(f"surrogate='auto' chooses among {known}{extra}; "
+                     f"got families={list(families)}.")
   if num_sources == "auto":
     check_positive_int("max_sources", max_sources)
     sources = range(1, max_sources + 1)
@@ -363,13 +391,15 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   h, w = ys.shape[1:3]
   seed = int(jax.random.randint(jax.random.fold_in(key, 0x5eed), (), 0,
                                 2**31 - 1))
-  mask = heldout_mask(seed, ys.shape[0], h, w, fraction)
+  per_obs = heldout == "entries"
+  mask = heldout_mask(seed, h, w, fraction, ys.shape[0] if per_obs else None)
   rows, pixels = [], []
   for s in sources:
     for fam in families:
       inner = make_surrogate(fam, ys.shape[-1], kernel_size)
       sources, theta = screen(ys * (1.0 - mask), prior,
-                              HeldOutSurrogate(inner, seed, fraction), s,
+                              HeldOutSurrogate(inner, seed, fraction,
+                                               per_obs), s,
                               cfg, key)
       params = {"params": theta["params"]["inner"]}
       err = jnp.abs(inner.apply(params, stack_sources(sources)) - ys)

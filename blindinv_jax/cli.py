@@ -203,7 +203,7 @@ def _announce_choice(y, args):
   sources = ("1-4" if args.sources == "auto" else args.sources)
   print(f"choosing the surrogate: a short solve per candidate "
         f"({', '.join(families)}; "
-        f"S = {sources}) on {auto.FRACTION:.0%} held-out pixels of each of the first "
+        f"S = {sources}) on {auto.FRACTION:.0%} held-out pixels of the first "
         f"{min(len(y), auto.SCREEN_N)} observations", file=sys.stderr)
 
 

@@ -17,15 +17,21 @@ def sources(tiny_run):
   return prior, x                                     # [8, 3, 8, 8, 1]
 
 
-def test_heldout_mask_is_a_fixed_share_of_each_observation_drawn_from_the_seed():
-  a = np.asarray(auto.heldout_mask(3, 5, 28, 28, 0.1))
+def test_heldout_mask_is_a_fixed_share_drawn_from_the_seed():
+  a = np.asarray(auto.heldout_mask(3, 28, 28, 0.1))
+  assert a.shape == (28, 28, 1) and a.sum() == round(0.1 * 28 * 28)
+  np.testing.assert_array_equal(a, np.asarray(auto.heldout_mask(3, 28, 28)))
+  assert not np.array_equal(a, np.asarray(auto.heldout_mask(4, 28, 28)))
+
+
+def test_heldout_entries_are_each_observations_own_share():
+  a = np.asarray(auto.heldout_mask(3, 28, 28, 0.1, n=5))
   assert a.shape == (5, 28, 28, 1)
   np.testing.assert_array_equal(a.sum(axis=(1, 2, 3)), round(0.1 * 28 * 28))
-  np.testing.assert_array_equal(a, np.asarray(auto.heldout_mask(3, 5, 28, 28)))
-  assert not np.array_equal(a, np.asarray(auto.heldout_mask(4, 5, 28, 28)))
-  assert not np.array_equal(a[0], a[1])      # each observation its own
+  assert not np.array_equal(a[0], a[1])
   # a longer set keeps the first observations' pixels
-  np.testing.assert_array_equal(a, np.asarray(auto.heldout_mask(3, 7, 28, 28))[:5])
+  np.testing.assert_array_equal(
+      a, np.asarray(auto.heldout_mask(3, 28, 28, 0.1, n=7))[:5])
 
 
 def test_pick_keeps_the_simplest_unless_a_richer_one_wins_consistently():
@@ -89,9 +95,9 @@ def test_auto_picks_conv_on_a_blur_and_mixing_on_a_mixture(sources):
   assert res.choice.family == "mixing", res.choice.table()
 
 
-def test_auto_picks_mask_on_a_masked_set_by_its_heldout_measurements(sources):
-  """One unknown mask for every observation: the per-pixel family is only
-  scorable because each observation holds out its own pixels, so each
+def test_heldout_entries_let_auto_pick_mask_on_a_masked_set(sources):
+  """One unknown mask for every observation: a per-pixel family is
+  scorable only when each observation holds out its own pixels, so each
   pixel's gain is learned from the observations that see it."""
   prior, x = sources
   m = ops.random_pixel_mask(jax.random.key(5), (8, 8), 0.4)
@@ -99,10 +105,14 @@ def test_auto_picks_mask_on_a_masked_set_by_its_heldout_measurements(sources):
   # a higher surrogate step lets 80 steps move the gains from 1 to 0
   y = ops.mask(x[:, 0], m, fill=1.0)
   choice = auto.choose(y, prior, config=CFG.replace(surrogate_lr=3e-2),
-                       key=jax.random.key(1), families=("conv", "mask"))
+                       key=jax.random.key(1), families=("conv", "mask"),
+                       heldout="entries")
   assert choice.family == "mask", choice.table()
   (_, _, conv, _), (_, _, mask, _) = choice.candidates
   assert mask < 0.5 * conv, choice.table()
+  assert len(choice.pixel_errors[1]) == 8 * round(0.1 * 64)  # per entry
+  with pytest.raises(ValueError, match="heldout='entries'"):
+    auto.choose(y, prior, config=CFG, families=("conv", "mask"))
 
 
 def test_heldout_pixels_never_reach_the_fit(sources):
@@ -111,8 +121,8 @@ def test_heldout_pixels_never_reach_the_fit(sources):
   key = jax.random.key(2)
   seed = int(jax.random.randint(jax.random.fold_in(key, 0x5eed), (), 0,
                                 2**31 - 1))
-  mask = auto.heldout_mask(seed, y.shape[0], 8, 8)
-  y2 = y + 0.5 * mask                       # differs on held-out entries only
+  mask = auto.heldout_mask(seed, 8, 8)
+  y2 = y + 0.5 * mask                       # differs on held-out pixels only
   a = auto.choose(y, prior, config=CFG, key=key, families=("conv",))
   b = auto.choose(y2, prior, config=CFG, key=key, families=("conv",))
   (_, _, held_a, fit_a), = a.candidates
@@ -126,7 +136,7 @@ def test_heldout_pixels_never_reach_the_fit(sources):
 def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
     sources, monkeypatch, tmp_path):
   """solve(kernel_size=K) with "auto": the conv candidates screen with K
-  (mixing and mask have no kernel), the full solve uses the winner with K, and a
+  (mixing has no kernel), the full solve uses the winner with K, and a
   remembered choice is one of the same K."""
   prior, x = sources
   y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
@@ -141,7 +151,6 @@ def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
           for m in built} == {"LinearConvSurrogate": 7,
                               "SceneConvSurrogate": 7,
                               "MixingSurrogate": None,
-                              "MaskSurrogate": None,
                               "ConvMLPSurrogate": 7}
   assert res.surrogate == real(res.choice.family, 1, 13)
   with pytest.raises(ValueError, match="surrogate choice of a different "

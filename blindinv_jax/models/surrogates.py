@@ -1,9 +1,8 @@
 """Shallow surrogates F_hat of the unknown forward process (paper 3.1, 3.2).
 
 Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
-``[B, H, W, C_obs]`` (:data:`FAMILIES`, :data:`BORDER_FAMILIES`), or to
-observations of another kind (:data:`SHAPE_FAMILIES`: a filter then a mask,
-a smaller grid, flat measurements).
+``[B, H, W, C_obs]`` (:data:`FAMILIES`), or to observations of another
+kind (:data:`SHAPE_FAMILIES`: a mask on the same grid, a smaller grid).
 
 * :class:`LinearConvSurrogate`: conv 5x5 to 16 filters, then conv 5x5 to
   ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
@@ -201,22 +200,20 @@ class DenseSurrogate(nn.Module):
         x.reshape(x.shape[0], -1))
 
 
-#: The families ``surrogate="auto"`` screens on the prior's grid, simplest
-#: first (it prefers the earlier of two that fit held-out entries equally
-#: well).
+#: The surrogate families by name, simplest first (``surrogate="auto"``
+#: prefers the earlier of two that fit held-out pixels equally well).
 FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
-            "mixing": MixingSurrogate, "mask": MaskSurrogate,
-            "conv_mlp": ConvMLPSurrogate}
+            "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
 
+#: Families for observations that are not a plain filter of the sources on
+#: their grid: a mask on the same grid, a smaller grid, flat measurements
+#: ``[N, K]`` (not screened by ``surrogate="auto"`` on the prior's grid).
 #: The linear conv surrogate for other conventions of what lies past the
 #: frame (named, not screened by ``surrogate="auto"``).
 BORDER_FAMILIES = {"conv_reflect": ReflectConvSurrogate,
                    "conv_circular": CircularConvSurrogate}
 
-#: Families for observations that are not a plain filter of the sources on
-#: their grid: a filter then a mask on the same grid (named), a smaller grid
-#: and flat measurements ``[N, K]`` (which ``"auto"`` takes by the shape).
-SHAPE_FAMILIES = {"conv_mask": ConvMaskSurrogate,
+SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
                   "downsample": DownsampleSurrogate, "dense": DenseSurrogate}
 
 

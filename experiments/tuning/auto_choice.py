@@ -4,6 +4,9 @@ the right S? Measured on the MNIST tasks.
   # the family, on each task (the config's schedule, 16 observations):
   python experiments/tuning/auto_choice.py --split val --out runs/auto_val
   python experiments/tuning/auto_choice.py --split test --out docs/results/auto
+  # each observation holding out its own pixels, with the mask family:
+  python experiments/tuning/auto_choice.py --split test --n 16 \
+      --heldout entries --out runs/auto_entries_test
   # S, on mixtures of S = 1, 2, 3 digits (4 mixtures each), 3 draws each:
   python experiments/tuning/auto_choice.py --split test --sources \\
       --out docs/results/auto
@@ -60,6 +63,7 @@ def family_rows(args, prior, res):
     stamps = []                       # each candidate's screening seconds
     c = auto.choose(y, prior, num_sources=cfg.task.num_sources,
                     config=cfg.solver, key=jax.random.key(cfg.seed),
+                    families=families(args), heldout=args.heldout,
                     on_candidate=lambda row, st=stamps: st.append(
                         (row[0], time.perf_counter())))
     starts = [t0] + [t for _, t in stamps[:-1]]
@@ -70,6 +74,13 @@ def family_rows(args, prior, res):
     print(f"{name}: chose {c.family} (right: {right})\n{c.table()}",
           flush=True)
     yield
+
+
+def families(args):
+  """The screened families: ``auto.FAMILIES``, and ``mask`` when each
+  observation holds out its own pixels."""
+  return tuple(auto.FAMILIES) + (
+      auto.PER_PIXEL if args.heldout == "entries" else ())
 
 
 def source_rows(args, prior, res):
@@ -98,15 +109,17 @@ def source_rows(args, prior, res):
 def tables(res) -> str:
   lines = []
   if res.get("family"):
+    names = list(dict.fromkeys(c[0] for r in res["family"].values()
+                               for c in r["candidates"]))
     lines += ["| task | right family | chosen | held-out L1: " +
-              " | ".join(auto.FAMILIES) + " | duels (gain, paired t) | "
-              "screening s |", "|---" * (5 + len(auto.FAMILIES)) + "|"]
+              " | ".join(names) + " | duels (gain, paired t) | "
+              "screening s |", "|---" * (5 + len(names)) + "|"]
     for name, r in res["family"].items():
       held = {c[0]: c[2] for c in r["candidates"]}
       duels = "; ".join(auto.SurrogateChoice.from_dict(r).duel_lines(
           short=True))
       lines.append(f"| {name} | {r['right']} | {r['chosen']} | " + " | ".join(
-          f"{held.get(f, float('nan')):.5f}" for f in auto.FAMILIES) +
+          f"{held.get(f, float('nan')):.5f}" for f in names) +
           f" | {duels} | {r['seconds']} |")
   if res.get("sources"):
     lines += ["", "| true S | draw | chosen S | held-out L1 at S = 1, 2, 3, 4 "
@@ -128,7 +141,7 @@ def identity(args) -> dict:
   run of the same): the split, observations per task and prior. ``--sources``
   and ``--draws`` choose which rows are computed, not what they hold."""
   return {"split": args.split, "n": args.n, "prior": args.prior,
-          "heldout": "per observation", "families": list(auto.FAMILIES)}
+          **({} if args.heldout == "pixels" else {"heldout": args.heldout})}
 
 
 def main(argv=None):
@@ -143,6 +156,10 @@ def main(argv=None):
   ap.add_argument("--tasks", type=lambda v: v.split(","), default=None,
                   help="comma-separated tasks to screen (default: all of "
                   f"{', '.join(TASKS)})")
+  ap.add_argument("--heldout", default="pixels", choices=auto.HELDOUT,
+                  help="the same held-out pixels of every observation (the "
+                  "default rule), or each observation's own ('entries', "
+                  "which also screens 'mask')")
   ap.add_argument("--out", required=True)
   args = ap.parse_args(argv)
   out = pathlib.Path(args.out)
