@@ -48,7 +48,11 @@ import numpy as np
 from blindinv_jax import algorithm, resume, runner
 from blindinv_jax.algorithm import stack_sources
 from blindinv_jax.config import TUNED, as_identity, for_prior
-from blindinv_jax.models.surrogates import FAMILIES, make_surrogate
+from blindinv_jax.models.surrogates import (
+  BORDER_FAMILIES,
+  FAMILIES,
+  make_surrogate,
+)
 from blindinv_jax.validation import check_positive_int
 
 #: Screening defaults: observations used, share of pixels held out.
@@ -362,13 +366,16 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   (:func:`blindinv_jax.models.surrogates.make_surrogate`; None: 9x9).
   ``heldout``: ``"pixels"`` (the same pixels of every observation) or
   ``"entries"`` (each observation's own; needed for ``"mask"``).
+  ``families`` may also name the border families (``conv_reflect``,
+  ``conv_circular``), which ``surrogate="auto"`` does not screen.
   """
   config = for_prior(TUNED if config is None else config, prior)
   key = jax.random.key(0) if key is None else key
   if heldout not in HELDOUT:
     raise ValueError(f"heldout must be one of {list(HELDOUT)}, got "
                      f"{heldout!r}.")
-  known = list(FAMILIES) + (list(PER_PIXEL) if heldout == "entries" else [])
+  known = (list(FAMILIES) + list(BORDER_FAMILIES) +
+           (list(PER_PIXEL) if heldout == "entries" else []))
   bad = [f for f in families if f not in known]
   if bad or not families:
     extra = ("" if heldout == "entries" else f" ({list(PER_PIXEL)} with "

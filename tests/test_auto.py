@@ -115,6 +115,21 @@ def test_heldout_entries_let_auto_pick_mask_on_a_masked_set(sources):
     auto.choose(y, prior, config=CFG, families=("conv", "mask"))
 
 
+def test_choose_screens_the_border_families_when_named(sources):
+  """``families=`` may name the border families, which ``"auto"`` itself
+  does not screen (docs/results.md: one-restart screens pick among them by
+  the basin a solve lands in, not by the border)."""
+  prior, x = sources
+  y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0), boundary="circular")
+  c = auto.choose(y, prior, config=CFG, key=jax.random.key(2),
+                  families=("conv_scene", "conv_reflect", "conv_circular"))
+  assert [r[0] for r in c.candidates] == ["conv_scene", "conv_reflect",
+                                          "conv_circular"]
+  assert all(np.isfinite(r[2]) and np.isfinite(r[3]) for r in c.candidates)
+  assert c.family in ("conv_scene", "conv_reflect", "conv_circular")
+  assert "conv_reflect" not in auto.families_for("auto")
+
+
 def test_heldout_pixels_never_reach_the_fit(sources):
   prior, x = sources
   y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))

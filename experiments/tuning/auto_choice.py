@@ -7,6 +7,11 @@ the right S? Measured on the MNIST tasks.
   # each observation holding out its own pixels, with the mask family:
   python experiments/tuning/auto_choice.py --split test --n 16 \
       --heldout entries --out runs/auto_entries_test
+  # the border families beside conv and conv_scene, on each border:
+  python experiments/tuning/auto_choice.py --split val --n 16 \
+      --tasks mnist_deblur,mnist_deblur_zero,mnist_deblur_reflect,\
+mnist_deblur_circular --families conv,conv_scene,conv_reflect,conv_circular \
+      --out runs/auto_borders_val
   # S, on mixtures of S = 1, 2, 3 digits (4 mixtures each), 3 draws each:
   python experiments/tuning/auto_choice.py --split test --sources \\
       --out docs/results/auto
@@ -41,7 +46,19 @@ TASKS = {"mnist_deblur": ("mnist_deblur", "conv_scene", {}),
          "mnist_edges": ("mnist_edges", "conv", {}),
          "mnist_sep1": ("mnist_sep1", "mixing", {}),
          "mnist_sep4": ("mnist_sep4", "mixing", {}),
-         "mnist_inpaint": ("mnist_inpaint", "mask", {})}
+         "mnist_inpaint": ("mnist_inpaint", "mask", {}),
+         "mnist_deblur_reflect": ("mnist_deblur", "conv_reflect",
+                                  {"boundary": "reflect"}),
+         "mnist_deblur_circular": ("mnist_deblur", "conv_circular",
+                                   {"boundary": "circular"}),
+         "mnist_edges_reflect": ("mnist_edges", "conv_reflect",
+                                 {"boundary": "reflect"}),
+         "mnist_edges_circular": ("mnist_edges", "conv_circular",
+                                  {"boundary": "circular"})}
+#: Screened only when ``--tasks`` names them (with ``--families`` naming the
+#: border families): the observations mirrored or wrapped past the frame.
+BORDER_TASKS = ("mnist_deblur_reflect", "mnist_deblur_circular",
+                "mnist_edges_reflect", "mnist_edges_circular")
 
 
 def simulate(cfg, prior):
@@ -52,7 +69,9 @@ def simulate(cfg, prior):
 def family_rows(args, prior, res):
   out = res.setdefault("family", {})
   for name, (config, right, task) in TASKS.items():
-    if name in out or (args.tasks and name not in args.tasks):
+    wanted = (name in args.tasks if args.tasks else
+              name not in BORDER_TASKS)
+    if name in out or not wanted:
       continue
     cfg = load_experiment(CONFIGS / f"{config}.py")
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, n=args.n,
@@ -77,8 +96,10 @@ def family_rows(args, prior, res):
 
 
 def families(args):
-  """The screened families: ``auto.FAMILIES``, and ``mask`` when each
-  observation holds out its own pixels."""
+  """The screened families: ``--families``, else ``auto.FAMILIES``, and
+  ``mask`` when each observation holds out its own pixels."""
+  if args.families:
+    return tuple(args.families)
   return tuple(auto.FAMILIES) + (
       auto.PER_PIXEL if args.heldout == "entries" else ())
 
@@ -141,7 +162,8 @@ def identity(args) -> dict:
   run of the same): the split, observations per task and prior. ``--sources``
   and ``--draws`` choose which rows are computed, not what they hold."""
   return {"split": args.split, "n": args.n, "prior": args.prior,
-          **({} if args.heldout == "pixels" else {"heldout": args.heldout})}
+          **({} if args.heldout == "pixels" else {"heldout": args.heldout}),
+          **({"families": args.families} if args.families else {})}
 
 
 def main(argv=None):
@@ -154,8 +176,12 @@ def main(argv=None):
   ap.add_argument("--draws", type=int, default=3,
                   help="draws (digits and mixing matrix) per S")
   ap.add_argument("--tasks", type=lambda v: v.split(","), default=None,
-                  help="comma-separated tasks to screen (default: all of "
+                  help="comma-separated tasks to screen (default: all but "
+                  "the mirrored and wrapped borders; all: "
                   f"{', '.join(TASKS)})")
+  ap.add_argument("--families", type=lambda v: v.split(","), default=None,
+                  help="comma-separated families to screen, simplest first "
+                  "(default: auto's, with mask under --heldout entries)")
   ap.add_argument("--heldout", default="pixels", choices=auto.HELDOUT,
                   help="the same held-out pixels of every observation (the "
                   "default rule), or each observation's own ('entries', "

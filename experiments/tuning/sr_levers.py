@@ -12,7 +12,9 @@ what ``solve`` now does on a smaller grid),
 ``pgd_known`` (PGD with the true forward model, the target),
 ``bicubic``; ``restarts=R`` / ``surrogate_lr=V`` / ``latent_lr=V`` /
 ``outer_steps=T`` append to a variant after a colon, e.g.
-``warm:surrogate_lr=1e-3``.
+``warm:surrogate_lr=1e-3``; ``refine=R`` refines the solve's latents with R
+fresh starts per observation through its surrogate
+(:func:`blindinv_jax.refine.refine_solve`, the lowest fit kept).
 """
 from __future__ import annotations
 
@@ -26,17 +28,22 @@ import numpy as np
 
 from blindinv_jax import baselines, data, metrics, priors, solver, tasks
 from blindinv_jax.config import TUNED
+from blindinv_jax.refine import refine_solve
 
 
 def variant_config(spec: str):
+  """``(name, config, refine restarts)`` of a variant spec."""
   name, *opts = spec.split(":")
-  cfg = TUNED
+  cfg, refine = TUNED, 0
   for o in opts:
     k, v = o.split("=")
+    if k == "refine":
+      refine = int(v)
+      continue
     cfg = cfg.replace(**{k: type(getattr(TUNED, k) or 0.0)(float(v))
                          if k != "restarts" and k != "outer_steps"
                          else int(v)})
-  return name, cfg
+  return name, cfg, refine
 
 
 def main(argv=None):
@@ -60,7 +67,7 @@ def main(argv=None):
   prior = priors.load_prior("mnist")
   rows, first = [], None
   for spec in a.variants.split(","):
-    name, cfg = variant_config(spec)
+    name, cfg, refine = variant_config(spec)
     t0 = time.time()
     if name == "bicubic":
       xh = np.asarray(baselines.bicubic_upsample(y, a.factor))
@@ -74,6 +81,9 @@ def main(argv=None):
           jax.random.fold_in(jax.random.key(0), 3), (len(y), 1)))
       res = solver.solve(y, prior, surrogate="downsample", config=cfg,
                          key=jax.random.key(0), init_latents=init)
+      if refine:
+        res, _ = refine_solve(res, y, prior, restarts=refine, config=cfg,
+                              key=jax.random.key(1))
       xh = np.asarray(res.sources[:, 0])
     p = np.asarray(metrics.psnr(xh, x))
     first = p if first is None else first
