@@ -73,7 +73,7 @@ def main(argv=None):
       xh = np.asarray(baselines.bicubic_upsample(y, a.factor))
     elif name == "pgd_known":
       xh = np.asarray(baselines.pgd(y, prior, lambda s: fwd(s),
-                                    config=cfg)[:, 0])
+                                    config=cfg)[0][:, 0])
     else:
       # "plain" passes random latents explicitly: solve's own default on a
       # smaller grid is the warm start.
