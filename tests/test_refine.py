@@ -70,11 +70,17 @@ def test_refine_same_key_same_result_and_bad_input(sample):
 
 
 @pytest.mark.slow          # CI's 15-minute budget; test_cli covers --refine
-def test_refine_solve_through_the_surrogate(sample):
-  prior, _, y = sample
+@pytest.mark.parametrize("grid", ["same", "smaller"])
+def test_refine_solve_through_the_surrogate(sample, grid):
+  """On the sources' grid (conv) and on a grid half as fine (the
+  downsample family: super-resolution, ``blind_refine``'s x2 row)."""
+  prior, z, y = sample
+  if grid == "smaller":
+    y = ops.downsample(prior.generate(z)[:, 0], 2, K3)        # [6, 4, 4, 1]
   cfg = solver.SolverConfig(outer_steps=3, surrogate_steps=5, latent_steps=5,
                             latent_lr=5e-2, unroll=1)
-  res = solver.solve(y, prior, surrogate="conv", config=cfg)
+  res = solver.solve(y, prior, surrogate="conv" if grid == "same" else
+                     "downsample", config=cfg)
   err0 = np.sum(np.abs(np.asarray(res.reconstruction - y)), axis=(1, 2, 3))
   new, picked = refine.refine_solve(res, y, prior, restarts=2, config=cfg)
   assert new.sources.shape == res.sources.shape
