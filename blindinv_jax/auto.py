@@ -22,7 +22,8 @@ pixels, which it never saw:
   sources keep lowering even the held-out error a little (they also fit
   what the prior cannot draw), so "lowest error" would overcount S;
 * then the family at that S, simplest first (the order of ``FAMILIES``:
-  linear conv, per-pixel mixing, conv + ReLU): a richer family replaces the
+  linear conv, the same on the scene continued past the frame, per-pixel
+  mixing, conv + ReLU): a richer family replaces the
   current one only if it cuts the held-out error by at least ``min_gain``
   (1%) *and* the cut is consistent over the held-out pixels (a paired t
   statistic of at least ``t_crit``, 2, over the per-pixel errors). A richer
@@ -124,7 +125,8 @@ class SurrogateChoice:
   the current one at the chosen S; the gain is ``1 - challenger's held-out
   L1 / current's`` and both it and t are positive when the challenger's
   error is lower (:meth:`convention`). pixel_errors: per candidate, its mean
-  error on each held-out pixel (``P`` values, the order of the mask). The
+  error on each held-out pixel, or each held-out entry with
+  ``heldout="entries"`` (``P`` values, the order of the mask). The
   rest is how it was screened.
   """
   family: str
@@ -296,10 +298,8 @@ def pick(candidates, pixel_errors, min_gain: float = MIN_GAIN,
 def masked_mean(err: jax.Array, mask: jax.Array) -> float:
   """Mean of ``err [N, H, W, C]`` over the pixels where ``mask [H, W, 1]``
   (or ``[N, H, W, 1]``) is 1 (per observation entry)."""
-  if mask.ndim == 4:
-    return float(jnp.sum(err * mask) / (jnp.sum(mask) * err.shape[-1]))
-  return float(jnp.sum(err * mask) /
-               (jnp.sum(mask) * err.shape[0] * err.shape[-1]))
+  mask = jnp.broadcast_to(mask, err.shape[:-1] + (1,))
+  return float(jnp.sum(err * mask) / (jnp.sum(mask) * err.shape[-1]))
 
 
 def pixel_means(err: jax.Array, mask: jax.Array) -> Tuple[float, ...]:

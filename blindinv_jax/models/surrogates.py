@@ -1,8 +1,9 @@
 """Shallow surrogates F_hat of the unknown forward process (paper 3.1, 3.2).
 
 Each maps the stacked sources ``[B, H, W, S*C]`` to an observation
-``[B, H, W, C_obs]`` (:data:`FAMILIES`), or to observations of another
-kind (:data:`SHAPE_FAMILIES`: a mask on the same grid, a smaller grid).
+``[B, H, W, C_obs]`` (:data:`FAMILIES`, :data:`BORDER_FAMILIES`), or to
+observations of another kind (:data:`SHAPE_FAMILIES`: a mask on the same
+grid, a smaller grid, flat measurements).
 
 * :class:`LinearConvSurrogate`: conv 5x5 to 16 filters, then conv 5x5 to
   ``C_obs``, no non-linearity (paper 3.1: blur and edge maps).
@@ -205,14 +206,14 @@ class DenseSurrogate(nn.Module):
 FAMILIES = {"conv": LinearConvSurrogate, "conv_scene": SceneConvSurrogate,
             "mixing": MixingSurrogate, "conv_mlp": ConvMLPSurrogate}
 
-#: Families for observations that are not a plain filter of the sources on
-#: their grid: a mask on the same grid, a smaller grid, flat measurements
-#: ``[N, K]`` (not screened by ``surrogate="auto"`` on the prior's grid).
 #: The linear conv surrogate for other conventions of what lies past the
 #: frame (named, not screened by ``surrogate="auto"``).
 BORDER_FAMILIES = {"conv_reflect": ReflectConvSurrogate,
                    "conv_circular": CircularConvSurrogate}
 
+#: Families for observations that are not a plain filter of the sources on
+#: their grid: a mask on the same grid, a smaller grid, flat measurements
+#: ``[N, K]`` (not screened by ``surrogate="auto"`` on the prior's grid).
 SHAPE_FAMILIES = {"mask": MaskSurrogate, "conv_mask": ConvMaskSurrogate,
                   "downsample": DownsampleSurrogate, "dense": DenseSurrogate}
 
