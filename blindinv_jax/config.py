@@ -99,6 +99,11 @@ class SolverConfig:
     extension_from: the outer step from which the deviation moves (before
       it, it stays 0 and the steps are the plain solve's); 0: from the
       first.
+    recentre: ``None`` (off) or a distance in pixels: a solve whose linear
+      conv kernel's energy centroid sits farther than this from the centre
+      is solved again from its sources moved back by the centroid, and the
+      more centred of the two is kept (:mod:`blindinv_jax.recentre`; about
+      twice the solve's time when it runs).
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -120,6 +125,7 @@ class SolverConfig:
   extension_radius: float = 0.05
   extension_shrink: float = 1e-3
   extension_from: int = 0
+  recentre: Optional[float] = None
 
   def replace(self, **kw) -> "SolverConfig":
     return dataclasses.replace(self, **kw)
@@ -158,6 +164,8 @@ class SolverConfig:
             self.extension_shrink >= 0):
       raise ValueError(f"SolverConfig.extension_shrink must be >= 0, got "
                        f"{self.extension_shrink!r}.")
+    if self.recentre is not None:
+      check_positive_number("SolverConfig.recentre", self.recentre)
     if self.select not in SELECT:
       raise ValueError(f"SolverConfig.select must be one of {SELECT}, got "
                        f"{self.select!r}.")
@@ -174,6 +182,8 @@ def as_identity(config: SolverConfig) -> dict:
   if config.extension is None:
     for f in [f for f in cfg if f.startswith("extension")]:
       cfg.pop(f)
+  if config.recentre is None:           # absent from older files
+    cfg.pop("recentre")
   return cfg
 
 

@@ -295,6 +295,8 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   from blindinv_jax.extension import range_part
   summary["signal"] = verdict_lib.solve_signal(y, *range_part(res, prior),
                                                prior)
+  if getattr(res, "recentred", None):
+    summary["recentred"] = res.recentred
   if truth is not None:
     summary["truth"] = score_sources(res.sources, truth)
     summary["observation_psnr"] = verdict_lib.observation_psnr(y, truth)
@@ -333,6 +335,9 @@ def print_solve_summary(summary: dict, out, prior_spec, prior=None) -> None:
     print(f"estimated kernel: {k['size'][0]}x{k['size'][1]} (entries above 5% "
           f"of its peak), centre offset {k['centre_offset']} pixels: "
           "kernel.png")
+  if summary.get("recentred"):
+    from blindinv_jax.recentre import describe
+    print(describe(summary["recentred"]))
   print(summary["signal"]["message"])
   if "truth" in summary:
     t, o = summary["truth"], summary["observation_psnr"]

@@ -28,6 +28,7 @@ from blindinv_jax import (
   distributed,
   extension,
   minibatch,
+  recentre,
   resume,
   runner,
 )
@@ -52,6 +53,7 @@ from blindinv_jax.validation import (
   check_positive_int,
   check_surrogate,
   grid_factor,
+  shape_family,
   validate_init_latents,
   validate_observations,
   warn_if_out_of_range,
@@ -94,7 +96,9 @@ class SolveResult(flax.struct.PyTreeNode):
   surrogate or S (None when both were named); deviations: with
   ``config.extension``, the range extension's ``d [N, S, h, w, f]``
   (:mod:`blindinv_jax.extension`; the latents are then the z part only),
-  else None.
+  else None; recentred: with ``config.recentre``, when a second solve ran,
+  each solve's kernel distance from the centre and fit, and which was kept
+  (:func:`blindinv_jax.recentre.keep`), else None.
   """
   sources: jax.Array
   latents: jax.Array
@@ -107,6 +111,7 @@ class SolveResult(flax.struct.PyTreeNode):
   message: str = flax.struct.field(pytree_node=False, default="")
   choice: Any = flax.struct.field(pytree_node=False, default=None)
   deviations: Any = None
+  recentred: Any = flax.struct.field(pytree_node=False, default=None)
 
   def blind_signal(self, y, prior=None, steps: int = 500) -> dict:
     """Is the recovery likely better than the observations ``y [N, H, W,
@@ -132,6 +137,7 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
     if cfg[f] is None:
       cfg.pop(f)
   cfg.pop("select")                     # picks among the saved restarts
+  cfg.pop("recentre", None)             # a second solve, checkpointed apart
   ident = {"config": cfg, "num_sources": num_sources,
            "surrogate": repr(module),
            "key": resume.fingerprint(jax.random.key_data(key)),
@@ -271,15 +277,16 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   config = for_prior(config, prior)     # alpha's default, once for all
   extension.check(prior, config.validate().extension,
                   config.extension_depth)
+  recentre.check(config, mesh)
   procs = _processes(y, mesh, checkpoint_dir, init_latents)
   if procs is None and checkpoint_dir is not None:
     distributed.check_processes(checkpoint_dir, 1)
   if procs is not None:
     checkpoint_dir, init_latents = procs.checkpoint_dir, procs.init_latents
   if _is_auto(surrogate):                 # a shape only one family makes
-    surrogate = _shape_family(y, prior) or surrogate
+    surrogate = shape_family(y, prior) or surrogate
   if (init_latents is None and num_sources == 1 and
-      _shape_family(y, prior) == "downsample" and
+      shape_family(y, prior) == "downsample" and
       np.shape(y)[-1] == prior.image_shape[-1]):
     init_latents = _warm_start(y, prior, key, procs)
   if _is_auto(surrogate) or _is_auto(num_sources):
@@ -299,6 +306,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       y, prior, num_sources, surrogate, config, key, init_latents,
       kernel_size)
   warn_if_out_of_range(y_host, prior=prior, num_sources=num_sources)
+  plain = prior
   prior, init_latents = extension.extend_solve(prior, config, init_latents)
   n = y_host.shape[0] if procs is None else procs.n
   step = algorithm.outer_step
@@ -328,8 +336,18 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
                    static={"surrogate": module, "config": config},
                    callback=callback, checkpoint=ckpt, prepare=prepare,
                    unit="outer step")
-  return _result(out.state, out.history, y, prior, module, config,
-                 out.message).replace(choice=choice)
+  result = _result(out.state, out.history, y, prior, module, config,
+                   out.message).replace(choice=choice)
+  if out.message or not recentre.needed(result, config):
+    return result
+  second = solve(y_host, plain, num_sources=num_sources, surrogate=module,
+                 config=config.replace(recentre=None), key=key,
+                 init_latents=recentre.start(result, plain, key),
+                 callback=callback, kernel_size=kernel_size,
+                 checkpoint_dir=None if checkpoint_dir is None else
+                 pathlib.Path(checkpoint_dir) / "recentred")
+  return recentre.keep(result, second.replace(choice=choice), y_host,
+                       CENTRE_TOLERANCE)
 
 
 class _Processes(NamedTuple):
@@ -360,22 +378,6 @@ def _processes(y, mesh, checkpoint_dir, init_latents) -> Optional[_Processes]:
   return _Processes(n=n, rows=rows, checkpoint_dir=checkpoint_dir,
                     init_latents=init_latents, screen=screen,
                     identity=distributed.process_identity(n))
-
-
-def _shape_family(y, prior) -> Optional[str]:
-  """The one family that makes observations of y's shape when it is not
-  the prior's grid: ``"downsample"`` for ``[N, H/s, W/s, C]``, ``"dense"``
-  for ``[N, K]``; ``None`` otherwise (and for shapes no family makes,
-  which validation refuses)."""
-  shape, grid = np.shape(y), getattr(prior, "image_shape", None)
-  if grid is None:
-    return None
-  if len(shape) == 2:
-    return "dense"
-  if (len(shape) == 4 and tuple(shape[1:3]) != tuple(grid[:2]) and
-      grid_factor(shape, grid)):
-    return "downsample"
-  return None
 
 
 def _warm_start(y, prior, key, procs):

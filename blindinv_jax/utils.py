@@ -22,12 +22,17 @@ def prepare_out(out, overwrite: bool) -> pathlib.Path:
 def progress_callback(total: int, desc: str = "solve"):
   """A tqdm bar over outer steps showing both losses: ``(callback, close)``.
 
-  ``callback(step, metrics)`` matches :func:`blindinv_jax.solver.solve`'s.
+  ``callback(step, metrics)`` matches :func:`blindinv_jax.solver.solve`'s;
+  a step count that starts again (the second solve of
+  ``SolverConfig.recentre``) starts the bar again, so named.
   """
   from tqdm.auto import tqdm
   bar = tqdm(total=total, desc=desc, dynamic_ncols=True)
 
   def callback(step, m):
+    if step < bar.n:
+      bar.reset()
+      bar.set_description(f"{desc} (re-centred)")
     bar.update(step - bar.n)
     bar.set_postfix(surrogate=f"{float(np.min(m['surrogate_loss'])):.4f}",
                     latent=f"{float(np.min(m['latent_loss'])):.4f}")

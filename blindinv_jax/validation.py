@@ -272,3 +272,19 @@ def validate_init_latents(init_latents, n: int, num_sources: int,
   if not np.all(np.isfinite(init_latents)):
     raise ValueError("init_latents contains NaN or Inf.")
   return init_latents
+
+
+def shape_family(y, prior) -> Optional[str]:
+  """The one family that makes observations of y's shape when it is not
+  the prior's grid: ``"downsample"`` for ``[N, H/s, W/s, C]``, ``"dense"``
+  for ``[N, K]``; ``None`` otherwise (and for shapes no family makes,
+  which validation refuses)."""
+  shape, grid = np.shape(y), getattr(prior, "image_shape", None)
+  if grid is None:
+    return None
+  if len(shape) == 2:
+    return "dense"
+  if (len(shape) == 4 and tuple(shape[1:3]) != tuple(grid[:2]) and
+      grid_factor(shape, grid)):
+    return "downsample"
+  return None

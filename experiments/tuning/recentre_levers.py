@@ -1,0 +1,117 @@
+"""Re-centring a solve whose kernel landed off centre (an investigation on ``val``).
+
+  python experiments/tuning/recentre_levers.py --task edges --n 16 \\
+      --boundaries scene --seeds 0-7 --out runs/recentre_val
+
+Without a frame, a kernel shifted by ``c`` pixels and digits shifted the
+other way explain the interior of the observations equally well, and many
+draws of the solve settle at such a pair (docs/notes/2026-12-04-unknown-
+borders.md: edge maps land 1 px off in 5 draws of 8). A blur or an edge
+filter is centred by convention, and the prior draws centred digits, so the
+pair can be moved back: shift the recovered digits by ``-c`` (the effective
+kernel's energy centroid, cubic spline), project them onto G's range and
+solve again from those latents, a fresh surrogate, the same key: what
+``SolverConfig.recentre`` does (:mod:`blindinv_jax.recentre`), unrolled
+here so that both solves are recorded whatever the rule would keep.
+
+The first ``--n`` mnist5k ``val`` digits (all ten classes), blurred by the
+9x9 Gaussian of sigma 2 (``--task blur``, ``conv_scene``) or their Sobel
+edge maps (``--task edges``, ``conv``), with each border of
+``--boundaries``; the tuned schedule, the shipped prior, one restart per
+seed. For each draw it records the first solve and the second (PSNR,
+centroid, L1 fit, kernel error) and the PSNR of the shifted digits before
+the second solve. Writes ``OUT/recentre_<task>_<shift>.json`` (rows reused
+when re-run with the same arguments).
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from restart_selection import restart_rows
+
+from blindinv_jax import (
+  data,
+  metrics,
+  operators as ops,
+  project,
+  recentre,
+  resume,
+  solver,
+)
+from blindinv_jax.models.surrogates import make_surrogate
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--task", choices=("blur", "edges"), default="edges")
+  ap.add_argument("--n", type=int, default=16, help="val digits")
+  ap.add_argument("--boundaries", default="scene")
+  ap.add_argument("--surrogate", default=None,
+                  help="family (default: conv_scene for blur, conv for edges)")
+  ap.add_argument("--seeds", default="0-7", help="FIRST-LAST")
+  ap.add_argument("--out", required=True)
+  args = ap.parse_args(argv)
+  fam = args.surrogate or ("conv_scene" if args.task == "blur" else "conv")
+  cfg = solver.TUNED
+  first, last = (int(v) for v in args.seeds.split("-"))
+  out = pathlib.Path(args.out)
+  cache = resume.ResultCache(
+      out / f"recentre_{args.task}_subpixel.json",
+      {"task": args.task, "n": args.n, "split": "val", "prior": "mnist",
+       "config": {k: v for k, v in cfg.__dict__.items() if k != "select"},
+       "surrogate": fam, "shift": "subpixel",
+       "project": project.WARM_START})
+  from blindinv_jax.priors import load_prior
+  prior = load_prior("mnist")
+  module = make_surrogate(fam, 1)
+  x = jnp.asarray(data.load_images("mnist5k", "val", limit=args.n))
+  k = ops.gaussian_kernel(9, 2.0) if args.task == "blur" else \
+      jnp.asarray(ops.SOBEL)
+  for b in args.boundaries.split(","):
+    y = ops.blur(x, k, boundary=b)
+    for seed in range(first, last + 1):
+      name = f"{b}/seed{seed}"
+      if name not in cache.rows:
+        t0 = time.perf_counter()
+        key = jax.random.key(seed)
+        res = solver.solve(y, prior, surrogate=fam, config=cfg, key=key)
+        one = restart_rows(res, y, x, prior, module, np.asarray(k))[0]
+        xs = recentre.shift_sources(res.sources, one["centroid"])[:, 0]
+        row = {"first": one,
+               "shifted_psnr": float(jnp.mean(metrics.psnr(xs, x))),
+               "first_seconds": round(time.perf_counter() - t0, 1)}
+        res2 = solver.solve(y, prior, surrogate=fam, config=cfg, key=key,
+                            init_latents=recentre.start(res, prior, key))
+        row["second"] = restart_rows(res2, y, x, prior, module,
+                                     np.asarray(k))[0]
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        cache.rows[name] = row
+        cache.save()
+      r = cache.rows[name]
+      a, s = r["first"], r["second"]
+      print(f"{args.task} {name:14s} first {a['psnr']:.2f} dB "
+            f"(centroid {a['centroid']}, fit {a['fit']:.5f}) -> shifted "
+            f"{r['shifted_psnr']:.2f} -> second {s['psnr']:.2f} dB (centroid "
+            f"{s['centroid']}, fit {s['fit']:.5f}) [{r['seconds']} s]",
+            flush=True)
+    rows = [cache.rows[f"{b}/seed{s}"] for s in range(first, last + 1)]
+    d = np.array([r["second"]["psnr"] - r["first"]["psnr"] for r in rows])
+    print(f"{args.task} {b}: first {np.mean([r['first']['psnr'] for r in rows]):.2f}"
+          f" -> second {np.mean([r['second']['psnr'] for r in rows]):.2f} dB "
+          f"(mean change {d.mean():+.2f}, better in {int((d > 0).sum())} of "
+          f"{len(d)} draws)", flush=True)
+  return cache.rows
+
+
+if __name__ == "__main__":
+  try:
+    main()
+  except (ValueError, FileNotFoundError) as e:
+    print(f"recentre_levers.py: error: {e}", file=sys.stderr)
+    sys.exit(2)
