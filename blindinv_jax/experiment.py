@@ -142,7 +142,7 @@ def _key(config: ExperimentConfig) -> dict:
     d.pop("lasso_lam")
   # Solver options added later count only when set, so results saved
   # before they existed stay valid.
-  for f in ("batch_size", "grad_pieces", "precision"):
+  for f in ("batch_size", "grad_pieces", "precision", "recentre"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
   # noise_sigma was called noise_std: the same identity for the same noise.

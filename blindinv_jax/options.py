@@ -134,7 +134,7 @@ def _section(obj, optional_types: dict):
 _OPTIONAL_TYPES = {"latent_lr_end": float, "batch_size": int, "unroll": str,
                    "grad_pieces": int, "precision": str, "image_size": int,
                    "data_dir": str, "extension": str,
-                   "extension_depth": int}
+                   "extension_depth": int, "recentre": float}
 
 
 def experiment_config(name: str, title: str, *,
