@@ -101,9 +101,10 @@ class SolverConfig:
       first.
     recentre: ``None`` (off) or a distance in pixels: a solve whose linear
       conv kernel's energy centroid sits farther than this from the centre
-      is solved again from its sources moved back by the centroid, and the
-      more centred of the two is kept (:mod:`blindinv_jax.recentre`; about
-      twice the solve's time when it runs).
+      (0: any solve) is solved again from its sources moved back by the
+      centroid, and the better fit among the more centred is kept
+      (:mod:`blindinv_jax.recentre`; about twice the solve's time when it
+      runs).
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -164,8 +165,11 @@ class SolverConfig:
             self.extension_shrink >= 0):
       raise ValueError(f"SolverConfig.extension_shrink must be >= 0, got "
                        f"{self.extension_shrink!r}.")
-    if self.recentre is not None:
-      check_positive_number("SolverConfig.recentre", self.recentre)
+    if self.recentre is not None and not (
+        isinstance(self.recentre, (int, float)) and
+        not isinstance(self.recentre, bool) and 0 <= self.recentre < np.inf):
+      raise ValueError(f"SolverConfig.recentre must be None or a distance "
+                       f">= 0 in pixels, got {self.recentre!r}.")
     if self.select not in SELECT:
       raise ValueError(f"SolverConfig.select must be one of {SELECT}, got "
                        f"{self.select!r}.")

@@ -69,7 +69,7 @@ def test_recentre_runs_a_second_solve_and_keeps_by_the_centred_rule(
   y = _observations(prior)
   first = solver.solve(y, prior, surrogate="conv_scene", config=CFG)
   res = solver.solve(y, prior, surrogate="conv_scene",
-                     config=CFG.replace(recentre=1e-6),
+                     config=CFG.replace(recentre=0.0),
                      checkpoint_dir=tmp_path)
   z = recentre.start(first, prior, jax.random.key(0))
   assert z.shape == first.latents.shape
@@ -95,8 +95,9 @@ def test_recentre_runs_a_second_solve_and_keeps_by_the_centred_rule(
 def test_recentre_refusals_and_families_without_a_kernel(tiny_run):
   _, prior = tiny_run
   y = _observations(prior)
-  with pytest.raises(ValueError, match="recentre must be a positive number"):
+  with pytest.raises(ValueError, match="recentre must be None or a distance"):
     CFG.replace(recentre=-1.0).validate()
+  CFG.replace(recentre=0.0).validate()                  # 0: always
   with pytest.raises(ValueError, match="does not run on a mesh"):
     recentre.check(CFG.replace(recentre=0.25), mesh=object())
   with pytest.warns(UserWarning, match="has none"):

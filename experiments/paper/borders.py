@@ -32,10 +32,19 @@ Four restarts, the best fit among the most centred kernels kept
     python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur_$b $B \
         --config.task.boundary=$b
   done
-  python $R --config=$C/mnist_edges.py --workdir=runs/centred/edges $B
+  python $R --config=$C/mnist_edges.py --workdir=runs/centred/edges $B \
+      # the edge-map config as it was before recentre (commit ba3d216)
   for b in reflect circular; do     # the surrogate that draws that border
     python $R --config=$C/mnist_deblur.py --workdir=runs/own/deblur_$b $B \
         --config.task.boundary=$b --config.surrogate=conv_$b
+  done
+
+Edge maps, one restart solved again from its recoveries moved back to the
+centre (``recentre=0``: the edge-map config as it is)::
+
+  for b in scene reflect circular; do
+    python $R --config=$C/mnist_edges.py --workdir=runs/recentre/edges_$b $B \
+        --config.task.boundary=$b
   done
 
 Then the table::
@@ -77,8 +86,10 @@ def rows(config_surrogate: str):
                                ("scene", "reflect", "circular")] + [
                                    ("reflect", "conv_reflect"),
                                    ("circular", "conv_circular")]
+  again = [(b, "conv", "recentred") for b in ("scene", "reflect", "circular")
+           ] if config_surrogate == "conv" else []
   return ([(b, s, "fit") for b, s in one] +
-          [(b, s, "centred4") for b, s in four])
+          [(b, s, "centred4") for b, s in four] + again)
 
 
 def workdir(border: str, task: str, surrogate: str,
@@ -86,7 +97,10 @@ def workdir(border: str, task: str, surrogate: str,
   """``runs``-relative workdir: ``scene/deblur`` (conv_scene) or
   ``scene/deblur_conv`` (conv), one restart; ``centred/deblur`` (the
   scene) or ``centred/deblur_<border>``, four restarts; ``own/deblur_
-  <border>`` with the border's own surrogate (``conv_<border>``)."""
+  <border>`` with the border's own surrogate (``conv_<border>``);
+  ``recentre/<task>_<border>``: one restart, re-centred."""
+  if selection == "recentred":
+    return f"recentre/{task}_{border}"
   if selection == "centred4" and surrogate in ("conv_reflect", "conv_circular"):
     return f"own/{task}_{border}"
   if selection == "centred4":
@@ -119,7 +133,8 @@ def main(argv=None):
       path = (pathlib.Path(args.zero) / f"{name}.json"
               if border == "zero" and sel == "fit"
               else runs / workdir(border, t, sur, sel) / "metrics.json")
-      how = "1" if sel == "fit" else "4, `select=\"centred\"`"
+      how = {"fit": "1", "centred4": "4, `select=\"centred\"`",
+             "recentred": "1, then re-centred (`recentre=0`)"}[sel]
       if not path.is_file():
         print(f"| {t} | {border} | `{sur}` | {how} | not run ({path}) "
               "| | | |")
