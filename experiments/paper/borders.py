@@ -42,7 +42,7 @@ Four restarts, the best fit among the most centred kernels kept
 Edge maps, one restart solved again from its recoveries moved back to the
 centre (``recentre=0``: the edge-map config as it is)::
 
-  for b in scene reflect circular; do
+  for b in zero scene reflect circular; do
     python $R --config=$C/mnist_edges.py --workdir=runs/recentre/edges_$b $B \
         --config.task.boundary=$b
   done
@@ -86,7 +86,8 @@ def rows(config_surrogate: str):
                                ("scene", "reflect", "circular")] + [
                                    ("reflect", "conv_reflect"),
                                    ("circular", "conv_circular")]
-  again = [(b, "conv", "recentred") for b in ("scene", "reflect", "circular")
+  again = [(b, "conv", "recentred") for b in ("zero", "scene", "reflect",
+                                             "circular")
            ] if config_surrogate == "conv" else []
   return ([(b, s, "fit") for b, s in one] +
           [(b, s, "centred4") for b, s in four] + again)
