@@ -273,7 +273,7 @@ def run_experiment(config: ExperimentConfig, workdir, *,
       sc = metrics.score(est, x, separation)
       estimates[method] = sc.pop("matched")
       entry.update(sc)
-    for k in ("kernel_error", "mask_iou", "message", "refine"):
+    for k in ("kernel_error", "mask_iou", "message", "refine", "recentred"):
       if k in extras:
         entry[k] = extras[k]
     if "learned_mask" in extras:

@@ -125,6 +125,8 @@ def _solve_extras(res, p: Problem, reconstruction: bool) -> dict:
     extras["mask_iou"] = metrics.mask_iou(gain, p.info["mask"], varies)
   if res.message:
     extras["message"] = res.message
+  if getattr(res, "recentred", None):             # SolverConfig.recentre
+    extras["recentred"] = res.recentred
   return extras
 
 

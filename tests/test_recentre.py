@@ -104,3 +104,28 @@ def test_recentre_refusals_and_families_without_a_kernel(tiny_run):
     res = solver.solve(y, prior, surrogate="mixing",
                        config=CFG.replace(recentre=0.25))
   assert res.recentred is None
+
+
+def test_an_experiment_records_what_recentre_kept(tiny_run, tmp_path):
+  """reproduce.py's blind method with recentre: metrics.json says which
+  solve was kept, and a rerun loads it from the method's checkpoint."""
+  import dataclasses
+  import json
+
+  from blindinv_jax import experiment as E
+
+  from conftest import ROOT, load_experiment_module
+  _, prior = tiny_run
+  rep = load_experiment_module("paper/reproduce")
+  cfg = rep.load_config(ROOT / "experiments" / "paper" / "configs" /
+                        "mnist_edges.py")
+  assert cfg.solver.recentre == 0.0                 # the edge-map config's
+  cfg = cfg.replace(methods=("blind",), show=2,
+                    solver=CFG.replace(recentre=0.0),
+                    data=dataclasses.replace(cfg.data, n=2))
+  E.run_experiment(cfg, tmp_path, progress=False, prior=prior)
+  saved = json.loads((tmp_path / "metrics.json").read_text())
+  info = saved["methods"]["blind"]["recentred"]
+  assert info["kept"] in ("first", "second") and len(info["fit"]) == 2
+  again = E.run_experiment(cfg, tmp_path, progress=False, prior=prior)
+  assert again["methods"]["blind"]["recentred"] == info
