@@ -47,6 +47,14 @@ centre (``recentre=0``: the edge-map config as it is)::
         --config.task.boundary=$b
   done
 
+Deblurring, the same on the reflect and circular borders (``conv_scene``)::
+
+  for b in reflect circular; do
+    python $R --config=$C/mnist_deblur.py --workdir=runs/recentre/deblur_$b $B \
+        --config.task.boundary=$b --config.solver.restarts=1 \
+        --config.solver.select=fit --config.solver.recentre=0
+  done
+
 Then the table::
 
   python experiments/paper/borders.py --runs runs \
@@ -79,16 +87,21 @@ def rows(config_surrogate: str):
   with the config's, one restart each (``"fit"``); then the runs with four
   restarts and ``select="centred"`` (``"centred4"``), the last two with
   the surrogate that draws that border (``conv_reflect``,
-  ``conv_circular``)."""
+  ``conv_circular``); then one restart solved again from its recoveries
+  moved back to the centre (``"recentred"``, ``recentre=0``): edge maps
+  (``conv``, the edge-map config as it is) on every border, deblurring on
+  the reflect and circular ones."""
   one = [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
          ("reflect", config_surrogate), ("circular", config_surrogate)]
   four = [("zero", "conv")] + [(b, config_surrogate) for b in
                                ("scene", "reflect", "circular")] + [
                                    ("reflect", "conv_reflect"),
                                    ("circular", "conv_circular")]
-  again = [(b, "conv", "recentred") for b in ("zero", "scene", "reflect",
-                                             "circular")
-           ] if config_surrogate == "conv" else []
+  again = ([(b, "conv", "recentred") for b in ("zero", "scene", "reflect",
+                                              "circular")]
+           if config_surrogate == "conv" else
+           [(b, config_surrogate, "recentred") for b in ("reflect",
+                                                         "circular")])
   return ([(b, s, "fit") for b, s in one] +
           [(b, s, "centred4") for b, s in four] + again)
 
