@@ -7,7 +7,10 @@ grey on the prior's [-1, 1] scale).
       --workdir=runs/mnist_inpaint
 
 Thick scratches instead: ``--config.task.mask_kind=scratches``. The
-paper's schedule: ``--config=...mnist_inpaint.py:paper``.
+paper's schedule: ``--config=...mnist_inpaint.py:paper``. Four latent
+restarts per observation after the solve (chosen on 50 val digits, +1.67
+dB; docs/results.md): ``--config.methods=blind,blind_refine,pgd_known,
+pgd_known_refine,pgd,biharmonic``.
 
 50 held-out mnist5k test digits, the shipped prior, the ``mask`` surrogate
 (a per-pixel gain and offset shared by every observation; ``auto`` does not
