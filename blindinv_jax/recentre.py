@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from blindinv_jax import project
 from blindinv_jax.models.surrogates import (
+  centred_eligible,
   centres_kernel,
   kernel_centroid,
   kernel_off_centre,
@@ -84,9 +85,16 @@ def start(result, prior, key) -> jax.Array:
   x = np.asarray(result.sources)
   moved = shift_sources(x, kernel_centroid(result.surrogate_params))
   _, z, _ = project.project(prior, moved.reshape((-1,) + x.shape[2:]),
-                            key=key,
-                            **project.WARM_START)
+                            key=key, **project.WARM_START)
   return z.reshape(x.shape[:2] + (-1,))
+
+
+def pick_centred(off, fit, tolerance: float) -> int:
+  """Index of the best (lowest) ``fit`` among the candidates whose kernel
+  distance ``off`` is within ``tolerance`` of the smallest
+  (:func:`blindinv_jax.models.surrogates.centred_eligible`)."""
+  ok = np.asarray(centred_eligible(off, tolerance))
+  return int(np.argmin(np.where(ok, np.asarray(fit, np.float64), np.inf)))
 
 
 def keep(first, second, y, tolerance: float):
@@ -96,8 +104,7 @@ def keep(first, second, y, tolerance: float):
   off = [float(kernel_off_centre(r.surrogate_params)) for r in (first, second)]
   fit = [float(jnp.mean(jnp.abs(r.reconstruction - jnp.asarray(y))))
          for r in (first, second)]
-  eligible = [i for i in (0, 1) if off[i] <= min(off) + tolerance]
-  kept = min(eligible, key=lambda i: fit[i])
+  kept = pick_centred(off, fit, tolerance)
   info = {"off_centre": [round(v, 3) for v in off],
           "fit": [round(v, 6) for v in fit],
           "kept": ("first", "second")[kept]}

@@ -42,6 +42,7 @@ from blindinv_jax.config import (  # noqa: F401
   for_prior,
 )
 from blindinv_jax.models.surrogates import (
+  centred_eligible,
   centres_kernel,
   check_kernel_size,
   check_select,
@@ -190,8 +191,8 @@ def _result(state, history, y, prior, module, config, message=""):
              _stack_history(history, config.restarts).items()}
   eligible = None
   if config.select == "centred":
-    off = jax.vmap(kernel_off_centre)(state.surrogate_params)
-    eligible = off <= jnp.min(off) + CENTRE_TOLERANCE
+    eligible = centred_eligible(jax.vmap(kernel_off_centre)(
+        state.surrogate_params), CENTRE_TOLERANCE)
   x, z, params, y_hat, best = distributed.gathered(
       finalize(state, y, prior, module, eligible))
   z, deviations = extension.split_latents(z, prior)

@@ -346,6 +346,15 @@ def kernel_off_centre(params) -> jax.Array:
   return jnp.hypot(c[0], c[1])
 
 
+def centred_eligible(off, tolerance: float) -> jax.Array:
+  """``[R]`` bool: the candidates whose kernel distance from the centre
+  (``off [R]``, :func:`kernel_off_centre`) is within ``tolerance`` pixels
+  of the smallest; ``select="centred"`` and ``SolverConfig.recentre`` keep
+  the best fit among them."""
+  off = jnp.asarray(off)
+  return off <= jnp.min(off) + tolerance
+
+
 def learned_mask(params) -> jax.Array:
   """The per-pixel gain ``[H, W, C_obs]`` of a mask family (1: seen as it
   is, 0: lost)."""

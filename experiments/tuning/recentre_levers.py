@@ -51,9 +51,9 @@ def kept_psnr(row) -> float:
   """The PSNR of the solve :func:`blindinv_jax.recentre.keep`'s rule keeps
   of a row's two: the best fit among the more centred."""
   two = (row["first"], row["second"])
-  off = [r["off_centre"] for r in two]
-  ok = [i for i in (0, 1) if off[i] <= min(off) + solver.CENTRE_TOLERANCE]
-  return two[min(ok, key=lambda i: two[i]["fit"])]["psnr"]
+  return two[recentre.pick_centred([r["off_centre"] for r in two],
+                                   [r["fit"] for r in two],
+                                   solver.CENTRE_TOLERANCE)]["psnr"]
 
 
 def main(argv=None):
