@@ -10,10 +10,11 @@ pixels, which it never saw:
 * the held-out pixels are the same ``fraction`` of every observation's
   ``H x W`` grid, drawn from the solve's key (same key, same pixels);
   ``heldout="entries"`` holds out each observation's own pixels instead
-  (held-out measurements), which a per-pixel family needs (``"mask"``: its
-  gain at a pixel held out everywhere would never be learned). It is an
-  option, not the default: on the test mixtures it changes the choice
-  (docs/results.md#choosing-the-surrogate-automatically);
+  (held-out measurements). A per-pixel family (``"mask"``) cannot be
+  scored on pixels held out everywhere (its gain there is never learned),
+  so by default it duels the winner afterwards, both screened again on
+  held-out entries, and needs a larger cut (``PER_PIXEL_GAIN``) to replace
+  it (docs/results.md#held-out-entries-and-the-mask-family);
 * the fit never sees them: the screening surrogate's output and the
   observations are both zeroed there (:class:`HeldOutSurrogate`), so their
   terms of the data loss are 0 and carry no gradient;
@@ -23,7 +24,7 @@ pixels, which it never saw:
   what the prior cannot draw), so "lowest error" would overcount S;
 * then the family at that S, simplest first (the order of ``FAMILIES``:
   linear conv, the same on the scene continued past the frame, per-pixel
-  mixing, conv + ReLU): a richer family replaces the
+  mixing, conv + ReLU, then the per-pixel mask): a richer family replaces the
   current one only if it cuts the held-out error by at least ``min_gain``
   (1%) *and* the cut is consistent over the held-out pixels (a paired t
   statistic of at least ``t_crit``, 2, over the per-pixel errors). A richer
@@ -36,7 +37,6 @@ with the winner and keeps the choice in ``SolveResult.choice``.
 """
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import warnings
 from typing import Optional, Sequence, Tuple
@@ -48,6 +48,7 @@ import numpy as np
 
 from blindinv_jax import algorithm, resume, runner
 from blindinv_jax.algorithm import stack_sources
+from blindinv_jax.choice import MIN_GAIN, T_CRIT, SurrogateChoice
 from blindinv_jax.config import TUNED, as_identity, for_prior
 from blindinv_jax.models.surrogates import (
   BORDER_FAMILIES,
@@ -59,11 +60,6 @@ from blindinv_jax.validation import check_positive_int
 #: Screening defaults: observations used, share of pixels held out.
 SCREEN_N = 16
 FRACTION = 0.1
-#: A richer family must cut the held-out error by at least MIN_GAIN
-#: (relative), with a paired t statistic over held-out pixels >= T_CRIT
-#: (docs/results.md#choosing-the-surrogate-automatically).
-MIN_GAIN = 0.01
-T_CRIT = 2.0
 MAX_SOURCES = 4
 #: num_sources="auto" adds a source only while it cuts the best held-out
 #: error by at least this much (relative); docs/results.md#choosing-s.
@@ -73,8 +69,14 @@ SOURCE_GAIN = 0.10
 #: What ``choose(heldout=...)`` holds out: the same pixels of every
 #: observation (the default), or each observation's own.
 HELDOUT = ("pixels", "entries")
-#: Families screened only with ``heldout="entries"`` (per-pixel parameters).
+#: Per-pixel families: screened with ``heldout="entries"``, else dueling
+#: the winner on held-out entries after the screening (:func:`choose`).
 PER_PIXEL = ("mask",)
+#: The cut of the held-out-entries error a per-pixel family needs to replace
+#: the winner (it has two parameters per pixel, and fits what the prior
+#: cannot draw a little better on any task); chosen on val,
+#: docs/results.md#held-out-entries-and-the-mask-family.
+PER_PIXEL_GAIN = 0.25
 
 
 def heldout_mask(seed: int, height: int, width: int,
@@ -112,87 +114,6 @@ class HeldOutSurrogate(nn.Module):
                         self.fraction,
                         out.shape[0] if self.per_observation else None)
     return out * (1.0 - mask)
-
-
-@dataclasses.dataclass(frozen=True)
-class SurrogateChoice:
-  """What ``"auto"`` chose and why.
-
-  family, num_sources: the winner. candidates: ``(family, S, held-out L1,
-  fit L1)`` per candidate (mean absolute error per observation entry, on
-  the held-out and on the fitted pixels). duels: ``(current, challenger,
-  relative gain, paired t, won)`` for each richer family that challenged
-  the current one at the chosen S; the gain is ``1 - challenger's held-out
-  L1 / current's`` and both it and t are positive when the challenger's
-  error is lower (:meth:`convention`). pixel_errors: per candidate, its mean
-  error on each held-out pixel, or each held-out entry with
-  ``heldout="entries"`` (``P`` values, the order of the mask). The
-  rest is how it was screened.
-  """
-  family: str
-  num_sources: int
-  candidates: Tuple[Tuple[str, int, float, float], ...]
-  duels: Tuple[Tuple[str, str, float, float, bool], ...]
-  min_gain: float
-  t_crit: float
-  fraction: float
-  screen_n: int
-  screen_steps: int
-  pixel_errors: Tuple[Tuple[float, ...], ...] = ()
-
-  def table(self) -> str:
-    """The candidates and the duels as markdown tables, the winner in
-    bold, and the duels' sign convention under them."""
-    rows = ["| surrogate | S | held-out L1 | fit L1 |", "|---|---|---|---|"]
-    for fam, s, held, fit in self.candidates:
-      mark = "**" if (fam, s) == (self.family, self.num_sources) else ""
-      rows.append(f"| {mark}{fam}{mark} | {s} | {held:.5f} | {fit:.5f} |")
-    if self.duels:
-      rows += ["", "| current | challenger | held-out L1 cut | paired t | "
-               "replaces |", "|---|---|---|---|---|"]
-      rows += [f"| {a} | {b} | {g:+.1%} | {t:.2f} | {'yes' if w else 'no'} |"
-               for a, b, g, t, w in self.duels]
-      rows += ["", self.convention()]
-    return "\n".join(rows)
-
-  def convention(self) -> str:
-    """How to read a duel's cut and t (the table's and
-    :meth:`duel_lines`')."""
-    return (f"cut = 1 - challenger's held-out L1 / current's: positive when "
-            f"the challenger's error is lower, as is the paired t over the "
-            f"held-out pixels; the challenger replaces the current family "
-            f"when cut >= {self.min_gain:.0%} and t >= {self.t_crit:g}.")
-
-  def duel_lines(self, short: bool = False) -> Tuple[str, ...]:
-    """Each duel in words: ``"mixing vs conv: held-out L1 3.2% lower (cut
-    +3.2%), paired t 4.10 -> replaces conv (needs ...)"``; ``short``:
-    ``"mixing vs conv: cut +3.2%, t 4.1"``. The cut is the challenger's
-    relative cut of the held-out L1, as in :meth:`table` (positive: its
-    error is lower)."""
-    if short:
-      return tuple(f"{b} vs {a}: cut {g:+.1%}, t {t:.1f}"
-                   for a, b, g, t, _ in self.duels)
-    return tuple(
-        f"{b} vs {a}: held-out L1 {abs(g):.1%} "
-        f"{'lower' if g >= 0 else 'higher'} (cut {g:+.1%}), paired t "
-        f"{t:.2f} -> {'replaces' if w else 'keeps'} {a} (needs a cut >= "
-        f"{self.min_gain:.0%} and t >= {self.t_crit:g})"
-        for a, b, g, t, w in self.duels)
-
-  def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_dict(cls, d: dict) -> "SurrogateChoice":
-    names = {f.name for f in dataclasses.fields(cls)}
-    d = {k: v for k, v in d.items() if k in names}
-    d.setdefault("duels", ())
-    d.setdefault("min_gain", MIN_GAIN)
-    d.setdefault("t_crit", T_CRIT)
-    return cls(**{**d, "candidates": tuple(tuple(c) for c in d["candidates"]),
-                  "duels": tuple(tuple(c) for c in d["duels"]),
-                  "pixel_errors": tuple(tuple(c) for c in
-                                        d.get("pixel_errors", ()))})
 
 
 CHOICE_NAME = "surrogate_choice.json"
@@ -280,17 +201,11 @@ def pick(candidates, pixel_errors, min_gain: float = MIN_GAIN,
       s = a
       break
   at_s = [i for i, c in enumerate(candidates) if c[1] == s]
+  rows = [(c[0], c[1], h) for c, h in zip(candidates, held)]
   cur, duels = at_s[0], []
   for i in at_s[1:]:
-    if not np.isfinite(held[cur]):
-      won, gain, t = np.isfinite(held[i]), np.inf, np.inf
-    else:
-      gain = 1.0 - held[i] / held[cur] if held[cur] > 0 else 0.0
-      t = paired_t(pixel_errors[cur], pixel_errors[i])
-      won = bool(gain >= min_gain and t >= t_crit)
-    duels.append((candidates[cur][0], candidates[i][0], float(gain),
-                  float(t), bool(won)))
-    if won:
+    duels.append(_duel(rows, pixel_errors, cur, i, min_gain, t_crit))
+    if duels[-1][-1]:
       cur = i
   return candidates[cur][0], s, tuple(duels)
 
@@ -315,11 +230,11 @@ def pixel_means(err: jax.Array, mask: jax.Array) -> Tuple[float, ...]:
 
 
 def families_for(surrogate) -> Tuple[str, ...]:
-  """The families an "auto" choice screens: all of :data:`FAMILIES` for
-  ``"auto"``, else the one named (S alone is then chosen). A module is
-  refused: its input channels fix S."""
+  """The families an "auto" choice screens: all of :data:`FAMILIES` and
+  :data:`PER_PIXEL` for ``"auto"``, else the one named (S alone is then
+  chosen). A module is refused: its input channels fix S."""
   if isinstance(surrogate, str) and surrogate == "auto":
-    return tuple(FAMILIES)
+    return tuple(FAMILIES) + PER_PIXEL
   if isinstance(surrogate, str):
     return (surrogate,)
   raise ValueError("num_sources='auto' needs a named surrogate family "
@@ -354,7 +269,8 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
            screen_steps: Optional[int] = None, fraction: float = FRACTION,
            min_gain: float = MIN_GAIN, t_crit: float = T_CRIT,
            on_candidate=None, kernel_size: Optional[int] = None,
-           heldout: str = "pixels") -> SurrogateChoice:
+           heldout: str = "pixels",
+           per_pixel_gain: float = PER_PIXEL_GAIN) -> SurrogateChoice:
   """Screens every (family, S) candidate on held-out pixels of ``y [N, H,
   W, C_obs]``; ``num_sources``: an int, or ``"auto"`` for 1..max_sources.
 
@@ -365,7 +281,13 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   held-out L1, fit L1)``. ``kernel_size``: the conv families' kernel
   (:func:`blindinv_jax.models.surrogates.make_surrogate`; None: 9x9).
   ``heldout``: ``"pixels"`` (the same pixels of every observation) or
-  ``"entries"`` (each observation's own; needed for ``"mask"``).
+  ``"entries"`` (each observation's own). A per-pixel family
+  (:data:`PER_PIXEL`, ``"mask"``) cannot be scored on pixels held out
+  everywhere: with ``"pixels"`` it instead duels the winner afterwards on
+  held-out entries (both screened again, at the winner's S, on the prior's
+  own grid only) and replaces it if it cuts that error by at least
+  ``per_pixel_gain`` with a paired t of at least ``t_crit``; with
+  ``"entries"`` it is screened like the others.
   ``families`` may also name the border families (``conv_reflect``,
   ``conv_circular``), which ``surrogate="auto"`` does not screen.
   """
@@ -374,14 +296,12 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   if heldout not in HELDOUT:
     raise ValueError(f"heldout must be one of {list(HELDOUT)}, got "
                      f"{heldout!r}.")
-  known = (list(FAMILIES) + list(BORDER_FAMILIES) +
-           (list(PER_PIXEL) if heldout == "entries" else []))
+  known = list(FAMILIES) + list(BORDER_FAMILIES) + list(PER_PIXEL)
   bad = [f for f in families if f not in known]
-  if bad or not families:
-    extra = ("" if heldout == "entries" else f" ({list(PER_PIXEL)} with "
-             "heldout='entries')")
-    raise ValueError(f"surrogate='auto' chooses among {known}{extra}; "
-                     f"got families={list(families)}.")
+  if bad or not families or all(f in PER_PIXEL for f in families):
+    raise ValueError(f"surrogate='auto' chooses among {known} (at least one "
+                     f"of them not per-pixel); got families="
+                     f"{list(families)}.")
   if num_sources == "auto":
     check_positive_int("max_sources", max_sources)
     sources = range(1, max_sources + 1)
@@ -400,23 +320,65 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
                                 2**31 - 1))
   per_obs = heldout == "entries"
   mask = heldout_mask(seed, h, w, fraction, ys.shape[0] if per_obs else None)
+  screened = [f for f in families if per_obs or f not in PER_PIXEL]
+  one = dict(prior=prior, cfg=cfg, key=key, seed=seed, fraction=fraction,
+             kernel_size=kernel_size, on_candidate=on_candidate)
   rows, pixels = [], []
   for s in sources:
-    for fam in families:
-      inner = make_surrogate(fam, ys.shape[-1], kernel_size)
-      sources, theta = screen(ys * (1.0 - mask), prior,
-                              HeldOutSurrogate(inner, seed, fraction,
-                                               per_obs), s,
-                              cfg, key)
-      params = {"params": theta["params"]["inner"]}
-      err = jnp.abs(inner.apply(params, stack_sources(sources)) - ys)
-      rows.append((fam, s, masked_mean(err, mask),
-                   masked_mean(err, 1.0 - mask)))
-      pixels.append(pixel_means(err, mask))
-      if on_candidate is not None:
-        on_candidate(rows[-1])
+    for fam in screened:
+      _screen_one(ys, fam, s, mask, per_obs, rows, pixels, **one)
   fam, s, duels = pick(rows, pixels, min_gain, t_crit)
+  late = [f for f in families if f not in screened]
+  entry_rows, entry_pixels = [], []
+  if late and ys.shape[1:3] == tuple(prior.image_shape[:2]):
+    entries = heldout_mask(seed, h, w, fraction, ys.shape[0])
+    if on_candidate is not None:        # told apart from the first screen
+      one["on_candidate"] = lambda r: on_candidate(
+          (f"{r[0]} (held-out entries)",) + tuple(r[1:]))
+    for f in [fam] + late:
+      _screen_one(ys, f, s, entries, True, entry_rows, entry_pixels, **one)
+    for i in range(1, len(entry_rows)):
+      duel = _duel(entry_rows, entry_pixels, 0, i, per_pixel_gain, t_crit)
+      duels += (duel,)
+      if duel[-1]:
+        fam = entry_rows[i][0]
+        break
   return SurrogateChoice(family=fam, num_sources=s, candidates=tuple(rows),
                          duels=duels, min_gain=min_gain, t_crit=t_crit,
                          fraction=fraction, screen_n=int(ys.shape[0]),
-                         screen_steps=steps, pixel_errors=tuple(pixels))
+                         screen_steps=steps, pixel_errors=tuple(pixels),
+                         entry_candidates=tuple(entry_rows),
+                         entry_pixel_errors=tuple(entry_pixels),
+                         per_pixel_gain=per_pixel_gain if entry_rows else None)
+
+
+def _screen_one(ys, fam, s, mask, per_obs, rows, pixels, *, prior, cfg, key,
+                seed, fraction, kernel_size, on_candidate):
+  """Screens family ``fam`` at S = ``s`` on ``ys`` with ``mask`` held out
+  (``[H, W, 1]``, or ``[N, H, W, 1]`` with ``per_obs``); appends its
+  ``(family, S, held-out L1, fit L1)`` to ``rows`` and its per-pixel (or
+  per-entry) errors to ``pixels``."""
+  inner = make_surrogate(fam, ys.shape[-1], kernel_size)
+  sources, theta = screen(ys * (1.0 - mask), prior,
+                          HeldOutSurrogate(inner, seed, fraction, per_obs),
+                          s, cfg, key)
+  err = jnp.abs(inner.apply({"params": theta["params"]["inner"]},
+                            stack_sources(sources)) - ys)
+  rows.append((fam, s, masked_mean(err, mask), masked_mean(err, 1.0 - mask)))
+  pixels.append(pixel_means(err, mask))
+  if on_candidate is not None:
+    on_candidate(rows[-1])
+
+
+def _duel(rows, pixel_errors, cur: int, i: int, min_gain: float,
+          t_crit: float):
+  """``(current, challenger, gain, t, won)``: candidate ``i`` against
+  ``cur`` (indices into ``rows``), as in :func:`pick`."""
+  a, b = rows[cur][2], rows[i][2]
+  if not np.isfinite(a):
+    won, gain, t = bool(np.isfinite(b)), np.inf, np.inf
+  else:
+    gain = 1.0 - b / a if a > 0 else 0.0
+    t = paired_t(pixel_errors[cur], pixel_errors[i])
+    won = bool(gain >= min_gain and t >= t_crit)
+  return (rows[cur][0], rows[i][0], float(gain), float(t), won)

@@ -419,9 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
   d.add_argument("--outer-steps", type=int,
                  help="override the fast schedule's outer steps")
   d.add_argument("--seed", type=int, default=0)
-  d.add_argument("--boundary", default="zero", choices=("zero", "scene",
+  d.add_argument("--boundary", default="scene", choices=("scene", "zero",
                  "reflect", "circular"), help="how the digits continue past "
-                 "the frame when blurred (default zero, see docs/results.md)")
+                 "the frame: scene (a camera's), zero (a grey frame), ...")
   d.add_argument("--overwrite", action="store_true",
                  help="write into an existing output folder")
   d.set_defaults(func=_demo)

@@ -111,8 +111,38 @@ def test_heldout_entries_let_auto_pick_mask_on_a_masked_set(sources):
   (_, _, conv, _), (_, _, mask, _) = choice.candidates
   assert mask < 0.5 * conv, choice.table()
   assert len(choice.pixel_errors[1]) == 8 * round(0.1 * 64)  # per entry
-  with pytest.raises(ValueError, match="heldout='entries'"):
-    auto.choose(y, prior, config=CFG, families=("conv", "mask"))
+  with pytest.raises(ValueError, match="not per-pixel"):
+    auto.choose(y, prior, config=CFG, families=("mask",))
+
+
+def test_mask_duels_the_winner_on_held_out_entries_by_default(sources):
+  """With the default held-out pixels, ``mask`` is not screened beside the
+  others (it could not be scored) but duels the winner afterwards on
+  held-out entries, and needs ``PER_PIXEL_GAIN`` to replace it: it does on a
+  masked set, and not on a blurred one."""
+  prior, x = sources
+  m = ops.random_pixel_mask(jax.random.key(5), (8, 8), 0.4)
+  cfg = CFG.replace(surrogate_lr=3e-2)
+  seen = []
+  masked = auto.choose(ops.mask(x[:, 0], m, fill=1.0), prior, config=cfg,
+                       key=jax.random.key(1), families=("conv", "mask"),
+                       on_candidate=seen.append)
+  assert masked.family == "mask", masked.table()
+  assert [r[0] for r in masked.candidates] == ["conv"]
+  assert [r[0] for r in masked.entry_candidates] == ["conv", "mask"]
+  assert [r[0] for r in seen] == ["conv", "conv (held-out entries)",
+                                  "mask (held-out entries)"]
+  (a, b, gain, t, won), = masked.duels
+  assert (a, b, won) == ("conv", "mask", True) and gain >= 0.25
+  assert "per-pixel duel" in masked.table()
+  again = auto.SurrogateChoice.from_dict(masked.to_dict())
+  assert again == masked
+  blurred = auto.choose(ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0)),
+                        prior, config=cfg, key=jax.random.key(1),
+                        families=("conv", "mask"))
+  assert blurred.family == "conv", blurred.table()
+  assert not blurred.duels[-1][-1]
+  assert "mask" in auto.families_for("auto")
 
 
 def test_choose_screens_the_border_families_when_named(sources):
@@ -151,7 +181,7 @@ def test_heldout_pixels_never_reach_the_fit(sources):
 def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
     sources, monkeypatch, tmp_path):
   """solve(kernel_size=K) with "auto": the conv candidates screen with K
-  (mixing has no kernel), the full solve uses the winner with K, and a
+  (mixing and mask have no kernel), the full solve uses the winner with K, and a
   remembered choice is one of the same K."""
   prior, x = sources
   y = ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0))
@@ -166,7 +196,8 @@ def test_kernel_size_reaches_the_conv_candidates_and_the_solve(
           for m in built} == {"LinearConvSurrogate": 7,
                               "SceneConvSurrogate": 7,
                               "MixingSurrogate": None,
-                              "ConvMLPSurrogate": 7}
+                              "ConvMLPSurrogate": 7,
+                              "MaskSurrogate": None}
   assert res.surrogate == real(res.choice.family, 1, 13)
   with pytest.raises(ValueError, match="surrogate choice of a different "
                      "solve"):

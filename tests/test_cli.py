@@ -56,7 +56,8 @@ def test_demo_small_and_refuses_existing_output(tmp_path, quick_demo, capsys):
   assert cli.main(["demo", "--out", str(out), "--n", "3", "--outer-steps",
                    "2"]) == 0
   m = json.loads((out / "metrics.json").read_text())
-  assert m["n"] == 3 and m["task"] == "blur"
+  assert m["n"] == 3 and m["task"] == "blur" and m["boundary"] == "scene"
+  assert m["recentred"]["kept"] in ("first", "second")   # solved again
   assert m["config"]["outer_steps"] == 2
   assert len(m["psnr_recovered_per_digit"]) == 3
   assert 10 < m["psnr_observation"][0] < 20 and 0 < m["ssim_observation"][0] < 1
@@ -68,8 +69,10 @@ def test_demo_small_and_refuses_existing_output(tmp_path, quick_demo, capsys):
   assert "observation PSNR" in printed and "recovered   PSNR" in printed
   assert cli.main(["demo", "--out", str(out), "--n", "3"]) == 2
   assert cli.main(["demo", "--out", str(out), "--n", "3", "--outer-steps",
-                   "1", "--task", "sobel", "--overwrite"]) == 0
-  assert json.loads((out / "metrics.json").read_text())["task"] == "sobel"
+                   "1", "--task", "sobel", "--boundary", "zero",
+                   "--overwrite"]) == 0
+  m = json.loads((out / "metrics.json").read_text())
+  assert m["task"] == "sobel" and m["recentred"] is None  # the frame pins it
 
 
 @pytest.mark.slow

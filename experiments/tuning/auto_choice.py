@@ -96,12 +96,12 @@ def family_rows(args, prior, res):
 
 
 def families(args):
-  """The screened families: ``--families``, else ``auto.FAMILIES``, and
-  ``mask`` when each observation holds out its own pixels."""
+  """The screened families: ``--families``, else ``surrogate="auto"``'s
+  (``mask`` among them: screened with held-out entries, else dueling the
+  winner on held-out entries)."""
   if args.families:
     return tuple(args.families)
-  return tuple(auto.FAMILIES) + (
-      auto.PER_PIXEL if args.heldout == "entries" else ())
+  return auto.families_for("auto")
 
 
 def source_rows(args, prior, res):
@@ -181,11 +181,11 @@ def main(argv=None):
                   f"{', '.join(TASKS)})")
   ap.add_argument("--families", type=lambda v: v.split(","), default=None,
                   help="comma-separated families to screen, simplest first "
-                  "(default: auto's, with mask under --heldout entries)")
+                  "(default: surrogate='auto''s, mask included)")
   ap.add_argument("--heldout", default="pixels", choices=auto.HELDOUT,
                   help="the same held-out pixels of every observation (the "
-                  "default rule), or each observation's own ('entries', "
-                  "which also screens 'mask')")
+                  "default rule; mask then duels the winner on held-out "
+                  "entries), or each observation's own ('entries')")
   ap.add_argument("--out", required=True)
   args = ap.parse_args(argv)
   out = pathlib.Path(args.out)
