@@ -2,6 +2,9 @@
 
   python experiments/tuning/recentre_levers.py --task edges --n 16 \\
       --boundaries scene --seeds 0-7 --out runs/recentre_val
+  # the demo's choice (blur, scene border, the fast schedule):
+  python experiments/tuning/recentre_levers.py --task blur --n 16 \\
+      --boundaries scene --seeds 0-3 --schedule fast --out runs/recentre_val
 
 Without a frame, a kernel shifted by ``c`` pixels and digits shifted the
 other way explain the interior of the observations equally well, and many
@@ -17,8 +20,8 @@ here so that both solves are recorded whatever the rule would keep.
 The first ``--n`` mnist5k ``val`` digits (all ten classes), blurred by the
 9x9 Gaussian of sigma 2 (``--task blur``, ``conv_scene``) or their Sobel
 edge maps (``--task edges``, ``conv``), with each border of
-``--boundaries``; the tuned schedule, the shipped prior, one restart per
-seed. For each draw it records the first solve and the second (PSNR,
+``--boundaries``; the tuned schedule (``--schedule fast``: the demo's), the
+shipped prior, one restart per seed. For each draw it records the first solve and the second (PSNR,
 centroid, L1 fit, kernel error) and the PSNR of the shifted digits before
 the second solve. Writes ``OUT/recentre_<task>_<shift>.json`` (rows reused
 when re-run with the same arguments).
@@ -64,14 +67,17 @@ def main(argv=None):
   ap.add_argument("--surrogate", default=None,
                   help="family (default: conv_scene for blur, conv for edges)")
   ap.add_argument("--seeds", default="0-7", help="FIRST-LAST")
+  ap.add_argument("--schedule", choices=("tuned", "fast"), default="tuned",
+                  help="solver.TUNED, or solver.FAST (the demo's)")
   ap.add_argument("--out", required=True)
   args = ap.parse_args(argv)
   fam = args.surrogate or ("conv_scene" if args.task == "blur" else "conv")
-  cfg = solver.TUNED
+  cfg = solver.TUNED if args.schedule == "tuned" else solver.FAST
   first, last = (int(v) for v in args.seeds.split("-"))
   out = pathlib.Path(args.out)
   cache = resume.ResultCache(
-      out / f"recentre_{args.task}_subpixel.json",
+      out / f"recentre_{args.task}_subpixel"
+      f"{'' if args.schedule == 'tuned' else '_fast'}.json",
       {"task": args.task, "n": args.n, "split": "val", "prior": "mnist",
        "config": {k: v for k, v in cfg.__dict__.items()
                   if k not in ("select", "recentre")},
