@@ -85,12 +85,16 @@ class SurrogateChoice:
     if short:
       return tuple(f"{b} vs {a}: cut {g:+.1%}, t {t:.1f}"
                    for a, b, g, t, _ in self.duels)
+    late = max(0, len(self.entry_candidates) - 1)   # the per-pixel duels
+    first = len(self.duels) - late
     return tuple(
         f"{b} vs {a}: held-out L1 {abs(g):.1%} "
         f"{'lower' if g >= 0 else 'higher'} (cut {g:+.1%}), paired t "
         f"{t:.2f} -> {'replaces' if w else 'keeps'} {a} (needs a cut >= "
-        f"{self.min_gain:.0%} and t >= {self.t_crit:g})"
-        for a, b, g, t, w in self.duels)
+        f"{(self.min_gain if i < first else self.per_pixel_gain):.0%} and "
+        f"t >= {self.t_crit:g}" + ("" if i < first else
+                                   ", on held-out entries") + ")"
+        for i, (a, b, g, t, w) in enumerate(self.duels))
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

@@ -135,6 +135,8 @@ def test_mask_duels_the_winner_on_held_out_entries_by_default(sources):
   (a, b, gain, t, won), = masked.duels
   assert (a, b, won) == ("conv", "mask", True) and gain >= 0.25
   assert "per-pixel duel" in masked.table()
+  assert masked.duel_lines()[-1].endswith(
+      "(needs a cut >= 25% and t >= 2, on held-out entries)")
   again = auto.SurrogateChoice.from_dict(masked.to_dict())
   assert again == masked
   blurred = auto.choose(ops.blur(x[:, 0], ops.gaussian_kernel(3, 1.0)),
