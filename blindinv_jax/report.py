@@ -258,8 +258,8 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   ``reconstruction.npy``, ``surrogate_params.msgpack``, for a linear conv
   surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
   (``record`` plus the summary and the loss history) and ``figure.png``
-  (up to :data:`FIGURE_MAX` observations; its title says when it shows
-  fewer than were solved). Returns the summary: the data loss per
+  (up to :data:`FIGURE_MAX` observations, with ``truth`` under the
+  recoveries; its title says when it shows fewer than were solved). Returns the summary: the data loss per
   observation, the kernel, the blind signal (``"signal"``:
   :func:`blindinv_jax.verdict.solve_signal`; with ``prior`` it projects
   y), and with ``truth`` the scores
@@ -316,6 +316,12 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   for i in range(s):
     rows.append(np.asarray(res.sources[:k, i]))
     labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
+  if truth is not None:                   # the same order (S > 1: unmatched)
+    t = np.asarray(truth, np.float32)
+    t = t[:, None] if t.ndim == 4 else t
+    rows += [t[:k, i] for i in range(s)]
+    labels += ["original" + (f"\nsource {i + 1}" if s > 1 else "")
+               for i in range(s)]
   rows = [r if r.shape[-1] in (1, 3) else r[..., :1] for r in rows]
   viz.save_rows(out / "figure.png", rows, labels, title=(
       f"the first {k} of {len(y)} observations (all of them in sources.npy)"

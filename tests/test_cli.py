@@ -306,13 +306,16 @@ def test_solve_reports_every_input_problem_at_once(tiny_run, tmp_path,
   assert not (tmp_path / "out").exists()              # nothing ran
 
 
-def test_solve_takes_nchw_0_1_arrays_with_layout_and_range(tiny_run,
-                                                           tmp_path, capsys):
+def test_solve_takes_nchw_0_1_arrays_with_layout_and_range(
+    tiny_run, tmp_path, capsys, monkeypatch):
   import jax
   import numpy as np
 
-  from blindinv_jax import operators as ops
+  from blindinv_jax import operators as ops, viz
   workdir, prior = tiny_run
+  drawn = {}
+  monkeypatch.setattr(viz, "save_rows", lambda path, rows, labels, **kw:
+                      drawn.update({path.name: (rows, labels)}))
   x = np.asarray(prior.generate(prior.sample_latents(jax.random.key(0), 3)))
   y = np.asarray(ops.blur(x, ops.gaussian_kernel(3, 1.0)))
   nchw01 = (np.transpose(y, (0, 3, 1, 2)) + 1) / 2
@@ -329,3 +332,6 @@ def test_solve_takes_nchw_0_1_arrays_with_layout_and_range(tiny_run,
   assert "against --truth: PSNR" in captured.out
   rec = np.load(tmp_path / "out" / "reconstruction.npy")
   assert rec.shape == y.shape
+  rows, labels = drawn["figure.png"]      # the truth, converted, at the foot
+  assert labels[-1] == "original"
+  np.testing.assert_allclose(rows[-1], x, atol=1e-6)
