@@ -332,11 +332,11 @@ def choose(y, prior, *, num_sources=1, families: Sequence[str] = tuple(
   entry_rows, entry_pixels = [], []
   if late and ys.shape[1:3] == tuple(prior.image_shape[:2]):
     entries = heldout_mask(seed, h, w, fraction, ys.shape[0])
-    if on_candidate is not None:        # told apart from the first screen
-      one["on_candidate"] = lambda r: on_candidate(
-          (f"{r[0]} (held-out entries)",) + tuple(r[1:]))
+    told = None if on_candidate is None else (   # apart from the first screen
+        lambda r: on_candidate((f"{r[0]} (held-out entries)",) + tuple(r[1:])))
     for f in [fam] + late:
-      _screen_one(ys, f, s, entries, True, entry_rows, entry_pixels, **one)
+      _screen_one(ys, f, s, entries, True, entry_rows, entry_pixels,
+                  **{**one, "on_candidate": told})
     for i in range(1, len(entry_rows)):
       duel = _duel(entry_rows, entry_pixels, 0, i, per_pixel_gain, t_crit)
       duels += (duel,)

@@ -182,6 +182,12 @@ def kernel_summary(kernel: np.ndarray, threshold: float = 0.05) -> dict:
   return {"size": size, "centre_offset": [round(v, 2) for v in centre]}
 
 
+def truth_sources(truth) -> np.ndarray:
+  """``truth`` as ``[N, S, H, W, C]`` float32 (``[N, H, W, C]``: S = 1)."""
+  t = np.asarray(truth, np.float32)
+  return t[:, None] if t.ndim == 4 else t
+
+
 def score_sources(sources, truth) -> dict:
   """PSNR/SSIM of recovered ``sources [N, S, H, W, C]`` against ``truth``
   (same shape, or ``[N, H, W, C]`` for S = 1); for S > 1 each estimate is
@@ -189,9 +195,7 @@ def score_sources(sources, truth) -> dict:
   import jax.numpy as jnp
 
   from blindinv_jax import metrics
-  est, true = jnp.asarray(sources), jnp.asarray(truth, jnp.float32)
-  if true.ndim == 4:
-    true = true[:, None]
+  est, true = jnp.asarray(sources), jnp.asarray(truth_sources(truth))
   if true.shape != est.shape:
     raise ValueError(f"--truth: shape {list(true.shape)} does not match the "
                      f"recovered sources {list(est.shape)} ([N, S, H, W, C] "
@@ -259,8 +263,8 @@ def write_solve_outputs(out, res, y, truth, record: dict,
   surrogate ``effective_kernel.npy`` and ``kernel.png``, ``history.json``
   (``record`` plus the summary and the loss history) and ``figure.png``
   (up to :data:`FIGURE_MAX` observations, with ``truth`` under the
-  recoveries; its title says when it shows fewer than were solved). Returns the summary: the data loss per
-  observation, the kernel, the blind signal (``"signal"``:
+  recoveries; its title says when it shows fewer than were solved).
+  Returns the summary: the data loss per observation, the kernel, the blind signal (``"signal"``:
   :func:`blindinv_jax.verdict.solve_signal`; with ``prior`` it projects
   y), and with ``truth`` the scores
   of the recovery and of the observations against it."""
@@ -317,8 +321,7 @@ def write_solve_outputs(out, res, y, truth, record: dict,
     rows.append(np.asarray(res.sources[:k, i]))
     labels.append("recovered" + (f"\nsource {i + 1}" if s > 1 else ""))
   if truth is not None:                   # the same order (S > 1: unmatched)
-    t = np.asarray(truth, np.float32)
-    t = t[:, None] if t.ndim == 4 else t
+    t = truth_sources(truth)
     rows += [t[:k, i] for i in range(s)]
     labels += ["original" + (f"\nsource {i + 1}" if s > 1 else "")
                for i in range(s)]

@@ -21,8 +21,8 @@ The first ``--n`` mnist5k ``val`` digits (all ten classes), blurred by the
 9x9 Gaussian of sigma 2 (``--task blur``, ``conv_scene``) or their Sobel
 edge maps (``--task edges``, ``conv``), with each border of
 ``--boundaries``; the tuned schedule (``--schedule fast``: the demo's), the
-shipped prior, one restart per seed. For each draw it records the first solve and the second (PSNR,
-centroid, L1 fit, kernel error) and the PSNR of the shifted digits before
+shipped prior, one restart per seed. For each draw it records the first
+solve and the second (PSNR, centroid, L1 fit, kernel error) and the PSNR of the shifted digits before
 the second solve. Writes ``OUT/recentre_<task>_<shift>.json`` (rows reused
 when re-run with the same arguments).
 """
