@@ -181,14 +181,14 @@ def latent_phase(z, opt, params, y, prior, surrogate, config: SolverConfig,
 def init_state(key, y, prior, surrogate, config: SolverConfig,
                num_sources: int, init_latents=None) -> SolverState:
   """z from the prior's latent distribution and a fresh theta per restart.
-  ``init_latents [N, S, L]``, if given, replaces restart 0's z (projected by
-  P)."""
+  ``init_latents``, if given, replaces restart 0's z (``[N, S, L]``) or
+  every restart's (``[R, N, S, L]``), projected by P."""
   r, n = config.restarts, y.shape[0]
   kz, ks = jax.random.split(jax.random.fold_in(key, 0))
   z = prior.sample_latents(kz, (r, n, num_sources))
   if init_latents is not None:
-    z = z.at[0].set(prior.project_latents(jnp.asarray(init_latents, z.dtype),
-                                          config.clip))
+    z0 = prior.project_latents(jnp.asarray(init_latents, z.dtype), config.clip)
+    z = z0 if z0.ndim == z.ndim else z.at[0].set(z0)
   h, w, c = prior.image_shape
   x_like = jnp.zeros((1, h, w, num_sources * c), y.dtype)
   params = jax.vmap(lambda k: surrogate.init(k, x_like))(

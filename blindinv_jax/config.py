@@ -105,6 +105,10 @@ class SolverConfig:
       centroid, and the better fit among the more centred is kept
       (:mod:`blindinv_jax.recentre`; about twice the solve's time when it
       runs).
+    recentre_restarts: the second solve's restarts, every one from the
+      moved-back sources with its own fresh surrogate, one kept by
+      ``select`` (1: one). A second solve can drift off centre again; the
+      most centred of several is what the keep rule then compares.
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
@@ -127,12 +131,14 @@ class SolverConfig:
   extension_shrink: float = 1e-3
   extension_from: int = 0
   recentre: Optional[float] = None
+  recentre_restarts: int = 1
 
   def replace(self, **kw) -> "SolverConfig":
     return dataclasses.replace(self, **kw)
 
   def validate(self) -> "SolverConfig":
-    for f in ("outer_steps", "surrogate_steps", "latent_steps", "restarts"):
+    for f in ("outer_steps", "surrogate_steps", "latent_steps", "restarts",
+              "recentre_restarts"):
       check_positive_int(f"SolverConfig.{f}", getattr(self, f))
     for f in ("surrogate_lr", "latent_lr", "clip"):
       check_positive_number(f"SolverConfig.{f}", getattr(self, f))
@@ -188,6 +194,8 @@ def as_identity(config: SolverConfig) -> dict:
       cfg.pop(f)
   if config.recentre is None:           # absent from older files
     cfg.pop("recentre")
+  if config.recentre_restarts == 1:
+    cfg.pop("recentre_restarts")
   return cfg
 
 

@@ -145,6 +145,8 @@ def _key(config: ExperimentConfig) -> dict:
   for f in ("batch_size", "grad_pieces", "precision", "recentre"):
     if d["solver"].get(f) is None:
       d["solver"].pop(f, None)
+  if d["solver"].get("recentre_restarts") == 1:
+    d["solver"].pop("recentre_restarts")
   # noise_sigma was called noise_std: the same identity for the same noise.
   d["task"]["noise_std"] = d["task"].pop("noise_sigma")
   if d["task"].get("boundary") == "zero":   # as every earlier run: as before

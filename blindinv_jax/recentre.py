@@ -12,9 +12,10 @@ draws them most readily, so the pair can be moved back:
    kernel_centroid`), with a cubic spline, the background continuing;
 2. their projection on the range of G (:func:`blindinv_jax.project.project`
    with :data:`blindinv_jax.project.WARM_START`): :func:`start`;
-3. a second solve from those latents (restart 0; a fresh surrogate, the same
-   key, observations and schedule), which :func:`blindinv_jax.solver.solve`
-   runs;
+3. a second solve from those latents (``recentre_restarts`` restarts, each
+   with its own fresh surrogate, one kept by ``select``; the same key,
+   observations and schedule: :func:`second_config`), which
+   :func:`blindinv_jax.solver.solve` runs;
 4. :func:`keep`: of the two solves, the best fit among those whose kernel
    sits within ``solver.CENTRE_TOLERANCE`` of the more centred one's
    distance (the rule of ``select="centred"``).
@@ -66,6 +67,13 @@ def needed(result, config) -> bool:
   return float(kernel_off_centre(result.surrogate_params)) > config.recentre
 
 
+def second_config(config):
+  """The second solve's config: ``config`` without re-centring, with
+  ``recentre_restarts`` restarts."""
+  return config.replace(recentre=None, restarts=config.recentre_restarts,
+                        recentre_restarts=1)
+
+
 def shift_sources(x, c) -> np.ndarray:
   """Sources ``x [..., H, W, C]`` moved by ``-c`` (``[2]``: rows, cols,
   pixels), cubic spline, the border continuing (``"nearest"``), clipped
@@ -78,15 +86,17 @@ def shift_sources(x, c) -> np.ndarray:
                  -1, 1).astype(np.float32)
 
 
-def start(result, prior, key) -> jax.Array:
-  """Latents ``[N, S, L]`` of the second solve: the projection on G's range
-  of ``result``'s sources ``[N, S, H, W, C]`` moved back by its kernel's
-  centroid (:func:`shift_sources`)."""
+def start(result, prior, key, restarts: int = 1) -> jax.Array:
+  """Latents of the second solve: the projection on G's range of
+  ``result``'s sources ``[N, S, H, W, C]`` moved back by its kernel's
+  centroid (:func:`shift_sources`); ``[N, S, L]``, or the same for each of
+  ``restarts > 1`` restarts, ``[R, N, S, L]``."""
   x = np.asarray(result.sources)
   moved = shift_sources(x, kernel_centroid(result.surrogate_params))
   _, z, _ = project.project(prior, moved.reshape((-1,) + x.shape[2:]),
                             key=key, **project.WARM_START)
-  return z.reshape(x.shape[:2] + (-1,))
+  z = z.reshape(x.shape[:2] + (-1,))
+  return z if restarts == 1 else jnp.broadcast_to(z, (restarts,) + z.shape)
 
 
 def pick_centred(off, fit, tolerance: float) -> int:

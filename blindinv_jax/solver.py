@@ -138,7 +138,8 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
     if cfg[f] is None:
       cfg.pop(f)
   cfg.pop("select")                     # picks among the saved restarts
-  cfg.pop("recentre", None)             # a second solve, checkpointed apart
+  for f in ("recentre", "recentre_restarts"):  # a second solve,
+    cfg.pop(f, None)                          # checkpointed apart
   ident = {"config": cfg, "num_sources": num_sources,
            "surrogate": repr(module),
            "key": resume.fingerprint(jax.random.key_data(key)),
@@ -182,7 +183,8 @@ def _prepare(y, prior, num_sources, surrogate, config, key, init_latents,
   key = jax.random.key(0) if key is None else key
   if init_latents is not None:
     init_latents = validate_init_latents(init_latents, y.shape[0],
-                                         num_sources, prior.latent_dim)
+                                         num_sources, prior.latent_dim,
+                                         config.restarts)
   return config, y, module, key, init_latents
 
 
@@ -249,7 +251,9 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       result.
     init_latents: ``[N, S, L]`` latents restart 0 starts from instead of
       random ones (a warm start, e.g. :func:`blindinv_jax.project.project`
-      of another method's estimates); other restarts stay random. None:
+      of another method's estimates); other restarts stay random. Or
+      ``[R, N, S, L]``: one start per restart (not with ``"auto"`` nor a
+      mesh across processes). None:
       random, except for one source on a grid smaller than the prior's
       (super-resolution), where restart 0 starts from the projection of
       the bicubic-upsampled observations
@@ -279,6 +283,11 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   extension.check(prior, config.validate().extension,
                   config.extension_depth)
   recentre.check(config, mesh)
+  if np.ndim(init_latents) == 4 and (
+      _is_auto(surrogate) or _is_auto(num_sources) or mesh is not None):
+    raise ValueError("init_latents [R, N, S, L] (one start per restart) "
+                     "runs with a named surrogate and num_sources, without "
+                     "a mesh; pass [N, S, L] (restart 0's start) instead.")
   procs = _processes(y, mesh, checkpoint_dir, init_latents)
   if procs is None and checkpoint_dir is not None:
     distributed.check_processes(checkpoint_dir, 1)
@@ -342,8 +351,9 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   if out.message or not recentre.needed(result, config):
     return result
   second = solve(y_host, plain, num_sources=num_sources, surrogate=module,
-                 config=config.replace(recentre=None), key=key,
-                 init_latents=recentre.start(result, plain, key),
+                 config=recentre.second_config(config), key=key,
+                 init_latents=recentre.start(result, plain, key,
+                                             config.recentre_restarts),
                  callback=callback, kernel_size=kernel_size,
                  checkpoint_dir=None if checkpoint_dir is None else
                  pathlib.Path(checkpoint_dir) / "recentred")

@@ -262,13 +262,15 @@ def check_surrogate(module, prior, num_sources: int, out_shape) -> None:
 
 
 def validate_init_latents(init_latents, n: int, num_sources: int,
-                          latent_dim: int) -> np.ndarray:
-  """Checks warm-start latents: float32 ``[N, S, L]``, finite."""
+                          latent_dim: int, restarts: int = 1) -> np.ndarray:
+  """Checks warm-start latents: float32 ``[N, S, L]`` (restart 0's) or
+  ``[R, N, S, L]`` (every restart's), finite."""
   init_latents = np.asarray(init_latents, np.float32)
   want = (n, num_sources, latent_dim)
-  if init_latents.shape != want:
-    raise ValueError(f"init_latents must be [N, S, L] = {list(want)}, got "
-                     f"shape {list(init_latents.shape)}.")
+  if init_latents.shape not in (want, (restarts,) + want):
+    raise ValueError(f"init_latents must be [N, S, L] = {list(want)} or "
+                     f"[R, N, S, L] = {[restarts, *want]}, got shape "
+                     f"{list(init_latents.shape)}.")
   if not np.all(np.isfinite(init_latents)):
     raise ValueError("init_latents contains NaN or Inf.")
   return init_latents

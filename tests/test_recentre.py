@@ -92,6 +92,43 @@ def test_recentre_runs_a_second_solve_and_keeps_by_the_centred_rule(
   assert "kept the" in recentre.describe(info)
 
 
+def test_recentre_restarts_start_every_restart_from_the_moved_back_sources(
+    tiny_run):
+  """recentre_restarts=R: the second solve is R restarts, all from the
+  moved-back latents with their own surrogates, one kept by ``select``; it
+  is the plain solve of those latents [R, N, S, L] at ``restarts=R``."""
+  _, prior = tiny_run
+  y = _observations(prior)
+  cfg = CFG.replace(recentre=0.0, recentre_restarts=3, select="centred")
+  two = recentre.second_config(cfg)
+  assert (two.restarts, two.recentre, two.recentre_restarts) == (3, None, 1)
+  assert recentre.second_config(CFG.replace(recentre=0.0)) == CFG
+  first = solver.solve(y, prior, surrogate="conv_scene", config=cfg.replace(
+      recentre=None, recentre_restarts=1))
+  z = recentre.start(first, prior, jax.random.key(0), 3)
+  assert z.shape == (3,) + first.latents.shape
+  second = solver.solve(y, prior, surrogate="conv_scene", config=two,
+                        init_latents=z)
+  from blindinv_jax import algorithm
+  module = surrogates.make_surrogate("conv_scene", 1)
+  st = algorithm.init_state(jax.random.key(0), y, prior, module, two, 1, z)
+  np.testing.assert_allclose(st.z, prior.project_latents(z, two.clip))
+  w = st.surrogate_params["params"]["conv1"]["kernel"]
+  assert not np.allclose(w[0], w[1])                # their own surrogates
+  res = solver.solve(y, prior, surrogate="conv_scene", config=cfg)
+  kept = (first, second)[("first", "second").index(res.recentred["kept"])]
+  np.testing.assert_allclose(res.sources, kept.sources, atol=1e-6)
+  np.testing.assert_allclose(
+      res.recentred["off_centre"][1],
+      float(surrogates.kernel_off_centre(second.surrogate_params)), atol=1e-3)
+  with pytest.raises(ValueError, match="one start per restart"):
+    solver.solve(y, prior, surrogate="auto", config=two, init_latents=z)
+  with pytest.raises(ValueError, match=r"\[R, N, S, L\] = \[1,"):
+    solver.solve(y, prior, surrogate="conv_scene", config=CFG, init_latents=z)
+  with pytest.raises(ValueError, match="recentre_restarts must be"):
+    CFG.replace(recentre_restarts=0).validate()
+
+
 def test_recentre_refusals_and_families_without_a_kernel(tiny_run):
   _, prior = tiny_run
   y = _observations(prior)

@@ -69,8 +69,18 @@ def main(argv=None):
   ap.add_argument("--seeds", default="0-7", help="FIRST-LAST")
   ap.add_argument("--schedule", choices=("tuned", "fast"), default="tuned",
                   help="solver.TUNED, or solver.FAST (the demo's)")
+  ap.add_argument("--second-lrs", default="",
+                  help="comma-separated latent learning rates of extra second "
+                  "solves from the same moved-back start (recorded as "
+                  "second_lr<LR>; the schedule's own is always 'second')")
+  ap.add_argument("--second-restarts", type=int, default=1,
+                  help="R > 1: also a second solve of R restarts, every one "
+                  "from the moved-back start with its own surrogate "
+                  "(recentre_restarts=R; recorded as second_r<R>, each "
+                  "restart and the one select='centred' keeps)")
   ap.add_argument("--out", required=True)
   args = ap.parse_args(argv)
+  extra = [float(v) for v in args.second_lrs.split(",") if v]
   fam = args.surrogate or ("conv_scene" if args.task == "blur" else "conv")
   cfg = solver.TUNED if args.schedule == "tuned" else solver.FAST
   first, last = (int(v) for v in args.seeds.split("-"))
@@ -80,7 +90,7 @@ def main(argv=None):
       f"{'' if args.schedule == 'tuned' else '_fast'}.json",
       {"task": args.task, "n": args.n, "split": "val", "prior": "mnist",
        "config": {k: v for k, v in cfg.__dict__.items()
-                  if k not in ("select", "recentre")},
+                  if k not in ("select", "recentre", "recentre_restarts")},
        "surrogate": fam, "shift": "subpixel",
        "project": project.WARM_START})
   from blindinv_jax.priors import load_prior
@@ -93,19 +103,39 @@ def main(argv=None):
     y = ops.blur(x, k, boundary=b)
     for seed in range(first, last + 1):
       name = f"{b}/seed{seed}"
-      if name not in cache.rows:
+      rr = f"second_r{args.second_restarts}"
+      if name not in cache.rows or any(
+          f"second_lr{lr:g}" not in cache.rows[name] for lr in extra) or (
+          args.second_restarts > 1 and rr not in cache.rows[name]):
         t0 = time.perf_counter()
         key = jax.random.key(seed)
         res = solver.solve(y, prior, surrogate=fam, config=cfg, key=key)
         one = restart_rows(res, y, x, prior, module, np.asarray(k))[0]
         xs = recentre.shift_sources(res.sources, one["centroid"])[:, 0]
-        row = {"first": one,
+        row = {**cache.rows.get(name, {}), "first": one,
                "shifted_psnr": float(jnp.mean(metrics.psnr(xs, x))),
                "first_seconds": round(time.perf_counter() - t0, 1)}
-        res2 = solver.solve(y, prior, surrogate=fam, config=cfg, key=key,
-                            init_latents=recentre.start(res, prior, key))
-        row["second"] = restart_rows(res2, y, x, prior, module,
-                                     np.asarray(k))[0]
+        z0 = recentre.start(res, prior, key)
+        for lr in [None] + extra:
+          if ("second" if lr is None else f"second_lr{lr:g}") in row:
+            continue                    # the first solve is deterministic
+          c2 = cfg if lr is None else cfg.replace(latent_lr=lr)
+          res2 = solver.solve(y, prior, surrogate=fam, config=c2, key=key,
+                              init_latents=z0)
+          row["second" if lr is None else f"second_lr{lr:g}"] = restart_rows(
+              res2, y, x, prior, module, np.asarray(k))[0]
+        if args.second_restarts > 1 and rr not in row:
+          c2 = recentre.second_config(cfg.replace(
+              recentre=0.0, recentre_restarts=args.second_restarts,
+              select="centred"))
+          res2 = solver.solve(y, prior, surrogate=fam, config=c2, key=key,
+                              init_latents=recentre.start(
+                                  res, prior, key, args.second_restarts))
+          rows_r = restart_rows(res2, y, x, prior, module, np.asarray(k))
+          kept = recentre.pick_centred([r["off_centre"] for r in rows_r],
+                                       [r["fit"] for r in rows_r],
+                                       solver.CENTRE_TOLERANCE)
+          row[rr] = {"restarts": rows_r, "kept": kept}
         row["seconds"] = round(time.perf_counter() - t0, 1)
         cache.rows[name] = row
         cache.save()
@@ -116,6 +146,17 @@ def main(argv=None):
             f"{r['shifted_psnr']:.2f} -> second {s['psnr']:.2f} dB (centroid "
             f"{s['centroid']}, fit {s['fit']:.5f}) [{r['seconds']} s]",
             flush=True)
+      if args.second_restarts > 1:
+        for i, s2 in enumerate(r[rr]["restarts"]):
+          print(f"{'':{len(args.task) + 15}s} second, restart {i} of "
+                f"{args.second_restarts}: {s2['psnr']:.2f} dB (off centre "
+                f"{s2['off_centre']}, fit {s2['fit']:.5f})"
+                f"{'  <- kept' if i == r[rr]['kept'] else ''}", flush=True)
+      for lr in extra:
+        s2 = r[f"second_lr{lr:g}"]
+        print(f"{'':{len(args.task) + 15}s} second at latent lr {lr:g}: "
+              f"{s2['psnr']:.2f} dB (centroid {s2['centroid']}, fit "
+              f"{s2['fit']:.5f})", flush=True)
     rows = [cache.rows[f"{b}/seed{s}"] for s in range(first, last + 1)]
     kept = [kept_psnr(r) for r in rows]
     d = np.array(kept) - [r["first"]["psnr"] for r in rows]
@@ -124,6 +165,18 @@ def main(argv=None):
           f"kept by the rule {np.mean(kept):.2f} dB (mean change "
           f"{d.mean():+.2f}, better in {int((d > 0).sum())} of {len(d)} draws)",
           flush=True)
+    if args.second_restarts > 1:
+      two = [dict(r, second=r[rr]["restarts"][r[rr]["kept"]]) for r in rows]
+      print(f"{args.task} {b}, second solve of {args.second_restarts} "
+            f"restarts: its kept one "
+            f"{np.mean([r['second']['psnr'] for r in two]):.2f} -> kept by "
+            f"the rule {np.mean([kept_psnr(r) for r in two]):.2f} dB",
+            flush=True)
+    for lr in extra:
+      two = [dict(r, second=r[f"second_lr{lr:g}"]) for r in rows]
+      print(f"{args.task} {b}, second at latent lr {lr:g}: second "
+            f"{np.mean([r['second']['psnr'] for r in two]):.2f} -> kept "
+            f"{np.mean([kept_psnr(r) for r in two]):.2f} dB", flush=True)
   return cache.rows
 
 
