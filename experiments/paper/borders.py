@@ -22,7 +22,8 @@ centring)::
   done
 
 Four restarts, the best fit among the most centred kernels kept
-(``select="centred"``: the configs as they are)::
+(``select="centred"``: the deblurring config of commit 14f430a, before it
+re-centred)::
 
   B="--config.methods=blind"
   python $R --config=$C/mnist_deblur.py --workdir=runs/centred/deblur $B
@@ -55,7 +56,18 @@ Deblurring, the same on the reflect and circular borders (``conv_scene``)::
         --config.solver.select=fit --config.solver.recentre=0
   done
 
-Then the table::
+Deblurring, one restart re-centred with four restarts of the second solve
+(``recentre_restarts=4``: the deblurring config as it is)::
+
+  python $R --config=$C/mnist_deblur.py --workdir=runs/recentre4/deblur_zero \
+      $B --config.task.boundary=zero --config.surrogate=conv
+  for b in scene reflect circular; do
+    python $R --config=$C/mnist_deblur.py --workdir=runs/recentre4/deblur_$b \
+        $B --config.task.boundary=$b
+  done
+
+Then the table (rows whose runs are absent keep the values ``--out``
+holds)::
 
   python experiments/paper/borders.py --runs runs \
       --zero docs/results/boundary --out docs/results/boundary/borders.json
@@ -90,7 +102,9 @@ def rows(config_surrogate: str):
   ``conv_circular``); then one restart solved again from its recoveries
   moved back to the centre (``"recentred"``, ``recentre=0``): edge maps
   (``conv``, the edge-map config as it is) on every border, deblurring on
-  the reflect and circular ones."""
+  the reflect and circular ones; deblurring re-centred with four restarts
+  of the second solve (``"recentred4"``, ``recentre_restarts=4``: the
+  deblurring config as it is) on every border."""
   one = [("zero", "conv"), ("scene", "conv"), ("scene", "conv_scene"),
          ("reflect", config_surrogate), ("circular", config_surrogate)]
   four = [("zero", "conv")] + [(b, config_surrogate) for b in
@@ -102,6 +116,10 @@ def rows(config_surrogate: str):
            if config_surrogate == "conv" else
            [(b, config_surrogate, "recentred") for b in ("reflect",
                                                          "circular")])
+  if config_surrogate != "conv":
+    again += [("zero", "conv", "recentred4")] + [
+        (b, config_surrogate, "recentred4")
+        for b in ("scene", "reflect", "circular")]
   return ([(b, s, "fit") for b, s in one] +
           [(b, s, "centred4") for b, s in four] + again)
 
@@ -112,7 +130,10 @@ def workdir(border: str, task: str, surrogate: str,
   ``scene/deblur_conv`` (conv), one restart; ``centred/deblur`` (the
   scene) or ``centred/deblur_<border>``, four restarts; ``own/deblur_
   <border>`` with the border's own surrogate (``conv_<border>``);
-  ``recentre/<task>_<border>``: one restart, re-centred."""
+  ``recentre/<task>_<border>``: one restart, re-centred;
+  ``recentre4/<task>_<border>``: the same with four second restarts."""
+  if selection == "recentred4":
+    return f"recentre4/{task}_{border}"
   if selection == "recentred":
     return f"recentre/{task}_{border}"
   if selection == "centred4" and surrogate in ("conv_reflect", "conv_circular"):
@@ -135,9 +156,12 @@ def main(argv=None):
   ap.add_argument("--runs", default="runs", help="the workdirs' parent")
   ap.add_argument("--zero", default="docs/results/boundary",
                   help="folder of the zero-padded runs' mnist_*.json")
-  ap.add_argument("--out", default=None, help="JSON of the table")
+  ap.add_argument("--out", default=None, help="JSON of the table: rows "
+                  "whose runs are not under --runs keep what it holds")
   args = ap.parse_args(argv)
   runs, table = pathlib.Path(args.runs), {}
+  if args.out and pathlib.Path(args.out).is_file():
+    table = json.loads(pathlib.Path(args.out).read_text())
   print("| task | observations' border | surrogate | restarts | observation "
         "| blind (dB) | kernel error | blind minus zero-padded run, paired |")
   print("|---|---|---|---|---|---|---|---|")
@@ -148,15 +172,23 @@ def main(argv=None):
               if border == "zero" and sel == "fit"
               else runs / workdir(border, t, sur, sel) / "metrics.json")
       how = {"fit": "1", "centred4": "4, `select=\"centred\"`",
-             "recentred": "1, then re-centred (`recentre=0`)"}[sel]
+             "recentred": "1, then re-centred (`recentre=0`)",
+             "recentred4": "1, then re-centred with 4 restarts "
+                           "(`recentre_restarts=4`)"}[sel]
+      name_row = f"{t}/{border}/{sur}" + ("" if sel == "fit" else f"/{sel}")
       if not path.is_file():
-        print(f"| {t} | {border} | `{sur}` | {how} | not run ({path}) "
-              "| | | |")
+        old = table.get(name_row)
+        print(f"| {t} | {border} | `{sur}` | {how} | " + (
+            f"not run ({path}) | | | |" if old is None else
+            f"{old['observation'][0]:.2f} | {old['psnr'][0]:.2f} ± "
+            f"{old['psnr'][1]:.2f} | {old['kernel_error'] or 0:.3f} | "
+            f"{old['minus_zero'][0]:+.2f} ± {old['minus_zero'][1]:.2f} "
+            "(saved) |"))
         continue
       r = blind_of(path)
       d = r["per_image"] - base["per_image"]
       paired = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
-      table[f"{t}/{border}/{sur}" + ("" if sel == "fit" else f"/{sel}")] = {
+      table[name_row] = {
           "psnr": r["psnr"], "observation": r["observation"],
           "kernel_error": r["kernel_error"], "minus_zero": paired}
       ke = "" if r["kernel_error"] is None else f"{r['kernel_error']:.3f}"
