@@ -194,8 +194,7 @@ def as_identity(config: SolverConfig) -> dict:
       cfg.pop(f)
   if config.recentre is None:           # absent from older files
     cfg.pop("recentre")
-  if config.recentre_restarts == 1:
-    cfg.pop("recentre_restarts")
+  cfg.pop("recentre_restarts")          # the second solve's, which has its own
   return cfg
 
 

@@ -52,6 +52,7 @@ from blindinv_jax.models.surrogates import (
 from blindinv_jax.parallel import local_view, shard
 from blindinv_jax.validation import (
   check_positive_int,
+  check_restart_starts,
   check_surrogate,
   grid_factor,
   shape_family,
@@ -138,8 +139,7 @@ def solve_identity(y, prior, module, config: SolverConfig, num_sources: int,
     if cfg[f] is None:
       cfg.pop(f)
   cfg.pop("select")                     # picks among the saved restarts
-  for f in ("recentre", "recentre_restarts"):  # a second solve,
-    cfg.pop(f, None)                          # checkpointed apart
+  cfg.pop("recentre", None)             # a second solve, checkpointed apart
   ident = {"config": cfg, "num_sources": num_sources,
            "surrogate": repr(module),
            "key": resume.fingerprint(jax.random.key_data(key)),
@@ -227,8 +227,7 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       frame, no biases), ``"mixing"`` (per-pixel MLP), ``"conv_mlp"`` (conv, ReLU, per-pixel
       Dense) or a Flax module mapping ``[B, H, W, S*C]`` to ``[B, H, W,
       C_obs]``.
-    config: :class:`SolverConfig` (default :data:`TUNED`; :data:`PAPER` is the
-      paper's schedule).
+    config: :class:`SolverConfig` (default :data:`TUNED`; :data:`PAPER`).
     key: PRNG key (default ``key(0)``). Same key, same result.
     callback: called as ``callback(step, metrics)`` after every outer step
       with host numpy metrics ``[R]``.
@@ -251,9 +250,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
       result.
     init_latents: ``[N, S, L]`` latents restart 0 starts from instead of
       random ones (a warm start, e.g. :func:`blindinv_jax.project.project`
-      of another method's estimates); other restarts stay random. Or
-      ``[R, N, S, L]``: one start per restart (not with ``"auto"`` nor a
-      mesh across processes). None:
+      of another method's estimates); other restarts stay random; or
+      ``[R, N, S, L]``, one per restart (named families, no mesh). None:
       random, except for one source on a grid smaller than the prior's
       (super-resolution), where restart 0 starts from the projection of
       the bicubic-upsampled observations
@@ -283,11 +281,8 @@ def solve(y, prior, *, num_sources: Union[int, str] = 1,
   extension.check(prior, config.validate().extension,
                   config.extension_depth)
   recentre.check(config, mesh)
-  if np.ndim(init_latents) == 4 and (
-      _is_auto(surrogate) or _is_auto(num_sources) or mesh is not None):
-    raise ValueError("init_latents [R, N, S, L] (one start per restart) "
-                     "runs with a named surrogate and num_sources, without "
-                     "a mesh; pass [N, S, L] (restart 0's start) instead.")
+  check_restart_starts(init_latents, mesh is not None or _is_auto(surrogate)
+                       or _is_auto(num_sources))
   procs = _processes(y, mesh, checkpoint_dir, init_latents)
   if procs is None and checkpoint_dir is not None:
     distributed.check_processes(checkpoint_dir, 1)

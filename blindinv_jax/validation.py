@@ -276,6 +276,15 @@ def validate_init_latents(init_latents, n: int, num_sources: int,
   return init_latents
 
 
+def check_restart_starts(init_latents, refused: bool) -> None:
+  """A ValueError for latents ``[R, N, S, L]`` (one start per restart)
+  where ``refused``: with ``"auto"`` or a mesh, which take ``[N, S, L]``."""
+  if refused and np.ndim(init_latents) == 4:
+    raise ValueError("init_latents [R, N, S, L] (one start per restart) "
+                     "runs with a named surrogate and num_sources, without "
+                     "a mesh; pass [N, S, L] (restart 0's start) instead.")
+
+
 def shape_family(y, prior) -> Optional[str]:
   """The one family that makes observations of y's shape when it is not
   the prior's grid: ``"downsample"`` for ``[N, H/s, W/s, C]``, ``"dense"``
