@@ -176,25 +176,23 @@ def main(argv=None):
              "recentred4": "1, then re-centred with 4 restarts "
                            "(`recentre_restarts=4`)"}[sel]
       name_row = f"{t}/{border}/{sur}" + ("" if sel == "fit" else f"/{sel}")
-      if not path.is_file():
-        old = table.get(name_row)
-        print(f"| {t} | {border} | `{sur}` | {how} | " + (
-            f"not run ({path}) | | | |" if old is None else
-            f"{old['observation'][0]:.2f} | {old['psnr'][0]:.2f} ± "
-            f"{old['psnr'][1]:.2f} | {old['kernel_error'] or 0:.3f} | "
-            f"{old['minus_zero'][0]:+.2f} ± {old['minus_zero'][1]:.2f} "
-            "(saved) |"))
+      if path.is_file():
+        r = blind_of(path)
+        d = r["per_image"] - base["per_image"]
+        table[name_row] = {
+            "psnr": r["psnr"], "observation": r["observation"],
+            "kernel_error": r["kernel_error"],
+            "minus_zero": [float(d.mean()),
+                           float(d.std(ddof=1) / np.sqrt(len(d)))]}
+      elif name_row not in table:
+        print(f"| {t} | {border} | `{sur}` | {how} | not run ({path}) "
+              "| | | |")
         continue
-      r = blind_of(path)
-      d = r["per_image"] - base["per_image"]
-      paired = [float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))]
-      table[name_row] = {
-          "psnr": r["psnr"], "observation": r["observation"],
-          "kernel_error": r["kernel_error"], "minus_zero": paired}
+      r, saved = table[name_row], "" if path.is_file() else " (saved)"
       ke = "" if r["kernel_error"] is None else f"{r['kernel_error']:.3f}"
       print(f"| {t} | {border} | `{sur}` | {how} | {r['observation'][0]:.2f} | "
             f"{r['psnr'][0]:.2f} ± {r['psnr'][1]:.2f} | {ke} | "
-            f"{paired[0]:+.2f} ± {paired[1]:.2f} |")
+            f"{r['minus_zero'][0]:+.2f} ± {r['minus_zero'][1]:.2f}{saved} |")
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(table, indent=1))
   return table

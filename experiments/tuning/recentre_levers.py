@@ -129,8 +129,8 @@ def main(argv=None):
               recentre=0.0, recentre_restarts=args.second_restarts,
               select="centred"))
           res2 = solver.solve(y, prior, surrogate=fam, config=c2, key=key,
-                              init_latents=recentre.start(
-                                  res, prior, key, args.second_restarts))
+                              init_latents=jnp.broadcast_to(   # projected once
+                                  z0, (args.second_restarts,) + z0.shape))
           rows_r = restart_rows(res2, y, x, prior, module, np.asarray(k))
           kept = recentre.pick_centred([r["off_centre"] for r in rows_r],
                                        [r["fit"] for r in rows_r],
