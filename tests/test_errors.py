@@ -140,6 +140,12 @@ CASES = [
     ("solve", "select='centred' with a per-pixel surrogate",
      _solve(surrogate="mixing", config=solver.TUNED.replace(
          select="centred"))),
+    ("SolverConfig", "recentre_restarts=0", _cfg(recentre_restarts=0)),
+    ("solve", "init_latents [R, N, S, L] with surrogate='auto'",
+     lambda ctx: solver.solve(Y, ctx["prior"], surrogate="auto",
+                              init_latents=np.zeros(
+                                  (2, 2, 1, ctx["prior"].latent_dim),
+                                  np.float32))),
     ("solve", "a plain function as the prior",
      lambda ctx: solver.solve(Y, lambda z: z)),
     ("solve", "alpha=1e-4 set with a prior that has no discriminator",
