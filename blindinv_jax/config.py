@@ -107,8 +107,10 @@ class SolverConfig:
       runs).
     recentre_restarts: the second solve's restarts, every one from the
       moved-back sources with its own fresh surrogate, one kept by
-      ``select`` (1: one). A second solve can drift off centre again; the
-      most centred of several is what the keep rule then compares.
+      ``select`` (1: one; with ``select="centred"``, as the deblurring
+      config has it, the best fit among the most centred). A second solve
+      can drift off centre again; the most centred of several is what the
+      keep rule then compares.
   """
   outer_steps: int = 100
   surrogate_steps: int = 50
