@@ -109,8 +109,8 @@ def _solve(args):
                             args.range)
     flat = (truth.reshape((-1,) + truth.shape[2:]) if truth.ndim == 5
             else truth)
-    problems += V.observation_problems(flat, prior.image_shape, "--truth",
-                                       fixes=V.CLI_FIXES)
+    problems += V.observation_problems(
+        flat, prior.image_shape, "the --truth sources", fixes=V.CLI_FIXES)
   V.refuse(problems)
   y = V.validate_observations(y, prior, 1 if auto_s else args.sources,
                               cfg.alpha, smaller_grids=True)
@@ -127,7 +127,7 @@ def _solve(args):
     launch.barrier("prepare_out")
   notes = [] if args.range else V.range_notes(y, fixes=V.CLI_FIXES)
   if truth is not None and not args.range:
-    notes += V.range_notes(truth, fixes=V.CLI_FIXES, what="--truth")
+    notes += V.range_notes(truth, fixes=V.CLI_FIXES, what="the --truth sources")
   if not auto_s:
     notes += V.channel_notes(y, prior, args.sources)
   for note in notes if main else ():
@@ -287,13 +287,13 @@ def _demo(args):
 V_RANGES = ("-1,1", "0,1", "0,255")     # validation.RANGES' keys
 
 
-def add_input_args(p) -> None:
-  """--layout and --range: how solve and prior-report read arrays."""
+def add_input_args(p, arrays: str = "--observations and --truth") -> None:
+  """--layout and --range: how solve and prior-report read ``arrays``."""
   p.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc",
-                 help="axis order of --observations and --truth: nhwc "
+                 help=f"axis order of {arrays}: nhwc "
                  "(default, [N, H, W, C]) or nchw (PyTorch's [N, C, H, W])")
   p.add_argument("--range", choices=V_RANGES, default=None, metavar="LO,HI",
-                 help="value scale of --observations and --truth, rescaled "
+                 help=f"value scale of {arrays}, rescaled "
                  "to the prior's [-1, 1]: '0,1', '0,255' or '-1,1' (default: "
                  "taken as [-1, 1], with a warning when the values look like "
                  "0..1 or 0..255 images)")
@@ -302,7 +302,7 @@ def add_input_args(p) -> None:
 def build_parser() -> argparse.ArgumentParser:
   from blindinv_jax.options import add_extension_args, add_solver_args
   p = argparse.ArgumentParser(prog="blindinv", description=__doc__.split(
-      "\n")[0])
+      "\n")[0].replace("``", ""))
   sub = p.add_subparsers(dest="command", required=True)
 
   t = sub.add_parser("train-prior", help="train a DCGAN or VAE prior "
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "blind solve: can this prior be expected to beat them? "
                  "(read with --layout and --range as blindinv solve reads "
                  "them)")
-  add_input_args(r)
+  add_input_args(r, "--observations")
   add_extension_args(r)
   r.add_argument("--snapshots", action="store_true", help="--prior is a "
                  "train-prior workdir: score each snapshot, name the best "

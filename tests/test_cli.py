@@ -302,7 +302,7 @@ def test_solve_reports_every_input_problem_at_once(tiny_run, tmp_path,
   assert cli.main(argv) == 2
   err = capsys.readouterr().err
   assert "3 problems" in err and "pass --layout nchw" in err
-  assert "1 NaN or Inf" in err and "--truth are 5x5" in err
+  assert "1 NaN or Inf" in err and "the --truth sources are 5x5" in err
   assert not (tmp_path / "out").exists()              # nothing ran
 
 
