@@ -128,17 +128,13 @@ def main(argv=None):
               seconds=round(time.perf_counter() - t1, 1))
         if args.second_restarts > 1 and rr not in row:
           c2 = recentre.second_config(cfg.replace(
-              recentre=0.0, recentre_restarts=args.second_restarts,
-              select="centred"))
+              recentre_restarts=args.second_restarts, select="centred"))
           t1 = time.perf_counter()
           res2 = solver.solve(y, prior, surrogate=fam, config=c2, key=key,
                               init_latents=jnp.broadcast_to(   # projected once
                                   z0, (args.second_restarts,) + z0.shape))
           rows_r = restart_rows(res2, y, x, prior, module, np.asarray(k))
-          kept = recentre.pick_centred([r["off_centre"] for r in rows_r],
-                                       [r["fit"] for r in rows_r],
-                                       solver.CENTRE_TOLERANCE)
-          row[rr] = {"restarts": rows_r, "kept": kept,
+          row[rr] = {"restarts": rows_r, "kept": int(res2.best_restart),
                      "seconds": round(time.perf_counter() - t1, 1)}
         row.pop("seconds", None)        # older files: the whole row's time
         cache.rows[name] = row
